@@ -1,0 +1,28 @@
+# Per-target settings shared by every blindsync target: C++20, warnings, hidden visibility.
+function(blindsync_target_defaults target)
+  target_compile_features(${target} PUBLIC cxx_std_20)
+  set_target_properties(${target} PROPERTIES
+    CXX_EXTENSIONS OFF
+    CXX_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON
+    POSITION_INDEPENDENT_CODE ON)
+  target_compile_options(${target} PRIVATE
+    $<$<CXX_COMPILER_ID:GNU,Clang>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor>)
+endfunction()
+
+# add_blindsync_component(NAME core SOURCES ... PUBLIC_DEPS ... PRIVATE_DEPS ...)
+# Makes library blindsync_<NAME> with alias blindsync::<NAME> and include root
+# libsync/<NAME>/include.
+function(add_blindsync_component)
+  cmake_parse_arguments(ARG "" "NAME" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  set(target blindsync_${ARG_NAME})
+  add_library(${target} ${ARG_SOURCES})
+  add_library(blindsync::${ARG_NAME} ALIAS ${target})
+  blindsync_target_defaults(${target})
+  target_include_directories(${target}
+    PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+           $<INSTALL_INTERFACE:include>
+    PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+  target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${ARG_NAME} OUTPUT_NAME blindsync_${ARG_NAME})
+endfunction()
