@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,10 @@ namespace blindsync {
 
 inline constexpr std::uint32_t kInviteVersion = 1;
 inline constexpr std::string_view kInvitePrefix = "blindsync://join/";
+// Bounds decode_invite enforces (a link is hostile input until it decodes).
+inline constexpr std::size_t kMaxInviteRelays = 8;
+inline constexpr std::size_t kMaxInviteUrlBytes = 2048;
+inline constexpr std::size_t kMaxInviteNameBytes = 256;
 
 struct InviteRelay {
   std::string url;
@@ -34,9 +39,12 @@ struct Invite {
   friend bool operator==(const Invite&, const Invite&) = default;
 };
 
+// REQUIRES: invite satisfies the bounds above (1..8 relays with ws:// or wss:// URLs, ...);
+// otherwise the link is still produced but decode_invite refuses it.
 std::string encode_invite(const Invite& invite);
 // kInvalidArgument for a malformed link, kUnsupportedVersion for an unknown version,
-// kExpired when now_ms is past expires_at_ms.
+// kExpired when now_ms is past expires_at_ms (expires_at_ms == 0 never expires).
+// Thread-safety: both functions are pure; call them from any thread.
 Result<Invite> decode_invite(std::string_view link, std::uint64_t now_ms);
 
 }  // namespace blindsync

@@ -15,6 +15,10 @@ namespace blindsync::crypto {
 
 inline constexpr std::uint64_t kArgon2MinMemoryBytes = 19ull * 1024 * 1024;
 inline constexpr std::uint64_t kArgon2MinPasses = 2;
+// Ceilings: parameters arrive from other devices (invites), so a hostile value must not be able to
+// make a joiner allocate terabytes or spin for hours.
+inline constexpr std::uint64_t kArgon2MaxMemoryBytes = 4ull * 1024 * 1024 * 1024;
+inline constexpr std::uint64_t kArgon2MaxPasses = 32;
 
 struct Argon2Params {
   std::uint64_t memory_bytes = 64ull * 1024 * 1024;
@@ -25,7 +29,8 @@ struct Argon2Params {
 // Fresh salt, and memory chosen for this machine (never below the floor).
 Argon2Params default_argon2_params();
 
-// kInvalidArgument below the floor; kInternal if libsodium runs out of memory.
+// kInvalidArgument below the floor, above the ceilings or for an empty passphrase;
+// kInternal if libsodium runs out of memory. Thread-safety: may be called concurrently.
 Result<GroupSecret> secret_from_passphrase(std::string_view passphrase, const Argon2Params& params);
 
 }  // namespace blindsync::crypto
