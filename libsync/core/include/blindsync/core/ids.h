@@ -12,6 +12,7 @@
 // Parsing checks the length exactly and returns kInvalidArgument otherwise.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <compare>
 #include <cstddef>
