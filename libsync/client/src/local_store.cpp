@@ -1,0 +1,527 @@
+#include "local_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "blindsync/auth/identity.h"
+
+namespace blindsync::client_detail {
+
+Secret32::Secret32(Secret32&& other) noexcept : bytes_(other.bytes_) { auth::secure_wipe(other.bytes_); }
+Secret32& Secret32::operator=(Secret32&& other) noexcept {
+  if (this != &other) {
+    bytes_ = other.bytes_;
+    auth::secure_wipe(other.bytes_);
+  }
+  return *this;
+}
+Secret32::~Secret32() { auth::secure_wipe(bytes_); }
+
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+Status sqlite_error(sqlite3* db, const std::string& what) {
+  return Status(Code::kStorageError, "local store: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+// One prepared statement; finalized on destruction. Bind indexes start at 1, columns at 0.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  bool ok() const noexcept { return stmt_ != nullptr; }
+  Status prepare_status(const char* what) const { return sqlite_error(db_, std::string("preparing ") + what); }
+
+  void bind(int index, ByteView blob) {
+    // SQLITE_STATIC: the caller keeps the bytes alive until the statement has run.
+    sqlite3_bind_blob(stmt_, index, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+  }
+  void bind(int index, const std::string& text) {
+    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  }
+  void bind(int index, std::int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
+
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int step() { return sqlite3_step(stmt_); }
+
+  ByteView column_blob(int index) const {
+    const void* data = sqlite3_column_blob(stmt_, index);
+    const int size = sqlite3_column_bytes(stmt_, index);
+    if (data == nullptr || size <= 0) return {};
+    return ByteView(static_cast<const std::uint8_t*>(data), static_cast<std::size_t>(size));
+  }
+  std::string column_text(int index) const {
+    const auto* data = sqlite3_column_text(stmt_, index);
+    const int size = sqlite3_column_bytes(stmt_, index);
+    if (data == nullptr || size <= 0) return {};
+    return std::string(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size));
+  }
+  std::int64_t column_int(int index) const { return sqlite3_column_int64(stmt_, index); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// BEGIN IMMEDIATE ... COMMIT; rolls back unless commit() succeeded.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {
+    active_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+  ~Transaction() {
+    if (active_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  bool active() const noexcept { return active_; }
+  Status commit() {
+    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return sqlite_error(db_, "commit");
+    active_ = false;
+    return Status::ok();
+  }
+
+ private:
+  sqlite3* db_;
+  bool active_ = false;
+};
+
+template <typename Id>
+Result<Id> id_column(const Statement& stmt, int index) {
+  auto id = Id::from_bytes(stmt.column_blob(index));
+  if (!id) return Status(Code::kStorageError, "local store: corrupt row: " + id.error().message());
+  return id;
+}
+
+// Creates the file 0600 (or tightens an existing one) so that SQLite never creates it with the
+// process umask; SQLite then gives its -wal and -shm files the same mode.
+Status prepare_store_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return Status(Code::kIoError, "cannot create store file " + path + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  Status result;
+  if (::fstat(fd, &st) != 0) {
+    result = Status(Code::kIoError, "cannot stat " + path + ": " + std::strerror(errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    result = Status(Code::kInvalidArgument, path + " is not a regular file");
+  } else if ((st.st_mode & 0777) != 0600 && ::fchmod(fd, 0600) != 0) {
+    result = Status(Code::kIoError, "cannot chmod 0600 " + path + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  return result;
+}
+
+Status prepare_home(const std::string& home_dir) {
+  if (home_dir.empty()) return Status(Code::kInvalidArgument, "home directory must not be empty");
+  std::error_code ec;
+  const std::filesystem::path home(home_dir);
+  if (std::filesystem::exists(home, ec)) {
+    if (!std::filesystem::is_directory(home, ec)) {
+      return Status(Code::kInvalidArgument, home_dir + " exists and is not a directory");
+    }
+    return Status::ok();
+  }
+  if (home.has_parent_path() && !home.parent_path().empty()) {
+    std::filesystem::create_directories(home.parent_path(), ec);
+    if (ec) return Status(Code::kIoError, "cannot create " + home.parent_path().string() + ": " + ec.message());
+  }
+  if (::mkdir(home_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status(Code::kIoError, "cannot create " + home_dir + ": " + std::strerror(errno));
+  }
+  // mkdir applies the umask, which may only remove bits; make the mode exact.
+  if (::chmod(home_dir.c_str(), 0700) != 0) {
+    return Status(Code::kIoError, "cannot chmod 0700 " + home_dir + ": " + std::strerror(errno));
+  }
+  return Status::ok();
+}
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE identity (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seed BLOB NOT NULL CHECK (length(seed) = 32),
+  name TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE groups (
+  group_id BLOB PRIMARY KEY CHECK (length(group_id) = 32),
+  name TEXT NOT NULL,
+  secret BLOB NOT NULL CHECK (length(secret) = 32),
+  relay_url TEXT NOT NULL,
+  relay_id BLOB NOT NULL CHECK (length(relay_id) = 32),
+  created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE cursors (
+  group_id BLOB NOT NULL,
+  relay_url TEXT NOT NULL,
+  cursor INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  PRIMARY KEY (group_id, relay_url)
+) WITHOUT ROWID;
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  group_id BLOB NOT NULL,
+  blob_id BLOB NOT NULL CHECK (length(blob_id) = 16),
+  payload BLOB NOT NULL,
+  ttl_seconds INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  UNIQUE (group_id, blob_id)
+);
+CREATE TABLE seen_blobs (
+  group_id BLOB NOT NULL,
+  blob_id BLOB NOT NULL,
+  cursor INTEGER NOT NULL,
+  seen_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (group_id, blob_id)
+) WITHOUT ROWID;
+CREATE INDEX seen_blobs_by_time ON seen_blobs (seen_at_ms);
+)sql";
+
+}  // namespace
+
+LocalStore::LocalStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+
+LocalStore::~LocalStore() { sqlite3_close_v2(db_); }
+
+Result<std::unique_ptr<LocalStore>> LocalStore::open(const std::string& home_dir) {
+  if (Status s = prepare_home(home_dir); !s) return s;
+  const std::string path = (std::filesystem::path(home_dir) / kStoreFileName).string();
+  if (Status s = prepare_store_file(path); !s) return s;
+
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
+  if (rc != SQLITE_OK) {
+    Status error = sqlite_error(db, "opening " + path);
+    sqlite3_close_v2(db);
+    return error;
+  }
+  std::unique_ptr<LocalStore> store(new LocalStore(db, path));
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  // WAL: readers do not block the writer; FULL: an acknowledged outbox write survives power loss;
+  // secure_delete: a deleted group's secret is overwritten on disk rather than left in a free page.
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
+                             "PRAGMA secure_delete=ON"}) {
+    if (Status s = store->exec(pragma); !s) return s;
+  }
+  if (Status s = store->migrate(); !s) return s;
+  return store;
+}
+
+Status LocalStore::exec(const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string text = message ? message : sqlite3_errmsg(db_);
+    sqlite3_free(message);
+    return Status(Code::kStorageError, std::string("local store: ") + text);
+  }
+  return Status::ok();
+}
+
+Status LocalStore::migrate() {
+  Transaction tx(db_);
+  if (!tx.active()) return sqlite_error(db_, "starting migration");
+  Statement version_stmt(db_, "PRAGMA user_version");
+  if (!version_stmt.ok() || version_stmt.step() != SQLITE_ROW) return sqlite_error(db_, "reading schema version");
+  const std::int64_t version = version_stmt.column_int(0);
+  if (version > kStoreSchemaVersion) {
+    return Status(Code::kStorageError, "local store " + path_ + " has schema version " + std::to_string(version) +
+                                           ", newer than this blindsync understands (" +
+                                           std::to_string(kStoreSchemaVersion) + ")");
+  }
+  if (version < 1) {
+    if (Status s = exec(kSchemaV1); !s) return s;
+  }
+  // Future migrations: if (version < 2) { ... }
+  if (version != kStoreSchemaVersion) {
+    const std::string set = "PRAGMA user_version=" + std::to_string(kStoreSchemaVersion);
+    if (Status s = exec(set.c_str()); !s) return s;
+  }
+  return tx.commit();
+}
+
+// ---- identity ----
+
+Result<std::optional<IdentityRecord>> LocalStore::load_identity() {
+  Statement stmt(db_, "SELECT seed, name FROM identity WHERE id = 1");
+  if (!stmt.ok()) return stmt.prepare_status("identity query");
+  const int rc = stmt.step();
+  if (rc == SQLITE_DONE) return std::optional<IdentityRecord>();
+  if (rc != SQLITE_ROW) return sqlite_error(db_, "reading identity");
+  const ByteView seed = stmt.column_blob(0);
+  if (seed.size() != 32) return Status(Code::kStorageError, "local store: corrupt identity seed");
+  IdentityRecord record;
+  std::copy(seed.begin(), seed.end(), record.seed.mutable_bytes().begin());
+  record.name = stmt.column_text(1);
+  return std::optional<IdentityRecord>(std::move(record));
+}
+
+Status LocalStore::save_identity(const Secret32& seed, const std::string& name) {
+  Statement stmt(db_, "INSERT INTO identity (id, seed, name, created_at_ms) VALUES (1, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.prepare_status("identity insert");
+  stmt.bind(1, ByteView(seed.bytes()));
+  stmt.bind(2, name);
+  stmt.bind(3, now_unix_ms());
+  const int rc = stmt.step();
+  if (rc == SQLITE_CONSTRAINT) return Status(Code::kAlreadyExists, "this home already has a device identity");
+  if (rc != SQLITE_DONE) return sqlite_error(db_, "saving identity");
+  return Status::ok();
+}
+
+// ---- groups ----
+
+Status LocalStore::insert_group(const GroupRecord& group, const Secret32& secret) {
+  Statement stmt(db_,
+                 "INSERT INTO groups (group_id, name, secret, relay_url, relay_id, created_at_ms) "
+                 "VALUES (?, ?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.prepare_status("group insert");
+  stmt.bind(1, group.group_id.view());
+  stmt.bind(2, group.name);
+  stmt.bind(3, ByteView(secret.bytes()));
+  stmt.bind(4, group.relay_url);
+  stmt.bind(5, group.relay_id.view());
+  stmt.bind(6, now_unix_ms());
+  const int rc = stmt.step();
+  if (rc == SQLITE_CONSTRAINT) {
+    return Status(Code::kAlreadyExists, "this device is already in group " + group.group_id.to_hex());
+  }
+  if (rc != SQLITE_DONE) return sqlite_error(db_, "saving group");
+  return Status::ok();
+}
+
+namespace {
+Result<GroupRecord> group_from_row(const Statement& stmt) {
+  GroupRecord record;
+  auto group_id = id_column<GroupId>(stmt, 0);
+  if (!group_id) return group_id.error();
+  auto relay_id = id_column<RelayId>(stmt, 3);
+  if (!relay_id) return relay_id.error();
+  record.group_id = *group_id;
+  record.name = stmt.column_text(1);
+  record.relay_url = stmt.column_text(2);
+  record.relay_id = *relay_id;
+  return record;
+}
+}  // namespace
+
+Result<std::vector<GroupRecord>> LocalStore::list_groups() {
+  Statement stmt(db_, "SELECT group_id, name, relay_url, relay_id FROM groups ORDER BY created_at_ms, name");
+  if (!stmt.ok()) return stmt.prepare_status("group list");
+  std::vector<GroupRecord> groups;
+  for (;;) {
+    const int rc = stmt.step();
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return sqlite_error(db_, "listing groups");
+    auto record = group_from_row(stmt);
+    if (!record) return record.error();
+    groups.push_back(std::move(*record));
+  }
+  return groups;
+}
+
+Result<std::optional<GroupRecord>> LocalStore::load_group(const GroupId& group) {
+  Statement stmt(db_, "SELECT group_id, name, relay_url, relay_id FROM groups WHERE group_id = ?");
+  if (!stmt.ok()) return stmt.prepare_status("group query");
+  stmt.bind(1, group.view());
+  const int rc = stmt.step();
+  if (rc == SQLITE_DONE) return std::optional<GroupRecord>();
+  if (rc != SQLITE_ROW) return sqlite_error(db_, "reading group");
+  auto record = group_from_row(stmt);
+  if (!record) return record.error();
+  return std::optional<GroupRecord>(std::move(*record));
+}
+
+Result<Secret32> LocalStore::load_group_secret(const GroupId& group) {
+  Statement stmt(db_, "SELECT secret FROM groups WHERE group_id = ?");
+  if (!stmt.ok()) return stmt.prepare_status("group secret query");
+  stmt.bind(1, group.view());
+  const int rc = stmt.step();
+  if (rc == SQLITE_DONE) return Status(Code::kNotFound, "unknown group " + group.to_hex());
+  if (rc != SQLITE_ROW) return sqlite_error(db_, "reading group secret");
+  const ByteView secret = stmt.column_blob(0);
+  if (secret.size() != 32) return Status(Code::kStorageError, "local store: corrupt group secret");
+  Secret32 out;
+  std::copy(secret.begin(), secret.end(), out.mutable_bytes().begin());
+  return out;
+}
+
+// ---- cursors ----
+
+Result<CursorRecord> LocalStore::load_cursor(const GroupId& group, const std::string& relay_url) {
+  Statement stmt(db_, "SELECT cursor, epoch FROM cursors WHERE group_id = ? AND relay_url = ?");
+  if (!stmt.ok()) return stmt.prepare_status("cursor query");
+  stmt.bind(1, group.view());
+  stmt.bind(2, relay_url);
+  const int rc = stmt.step();
+  if (rc == SQLITE_DONE) return CursorRecord{};
+  if (rc != SQLITE_ROW) return sqlite_error(db_, "reading cursor");
+  return CursorRecord{static_cast<Cursor>(stmt.column_int(0)), static_cast<std::uint64_t>(stmt.column_int(1))};
+}
+
+Status LocalStore::set_cursor_state(const GroupId& group, const std::string& relay_url, const CursorRecord& state) {
+  Statement stmt(db_,
+                 "INSERT INTO cursors (group_id, relay_url, cursor, epoch) VALUES (?, ?, ?, ?) "
+                 "ON CONFLICT (group_id, relay_url) DO UPDATE SET cursor = excluded.cursor, epoch = excluded.epoch");
+  if (!stmt.ok()) return stmt.prepare_status("cursor update");
+  stmt.bind(1, group.view());
+  stmt.bind(2, relay_url);
+  // SQLite integers are signed 64-bit: the bit pattern round-trips through the casts.
+  stmt.bind(3, static_cast<std::int64_t>(state.cursor));
+  stmt.bind(4, static_cast<std::int64_t>(state.epoch));
+  if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "saving cursor");
+  return Status::ok();
+}
+
+Status LocalStore::advance_cursor(const GroupId& group, const std::string& relay_url, Cursor cursor,
+                                  const std::vector<SeenBlob>& seen) {
+  Transaction tx(db_);
+  if (!tx.active()) return sqlite_error(db_, "starting cursor transaction");
+  {
+    Statement stmt(db_,
+                   "INSERT OR IGNORE INTO seen_blobs (group_id, blob_id, cursor, seen_at_ms) VALUES (?, ?, ?, ?)");
+    if (!stmt.ok()) return stmt.prepare_status("seen insert");
+    const std::int64_t now = now_unix_ms();
+    for (const auto& blob : seen) {
+      stmt.reset();
+      stmt.bind(1, group.view());
+      stmt.bind(2, blob.blob_id.view());
+      stmt.bind(3, static_cast<std::int64_t>(blob.cursor));
+      stmt.bind(4, now);
+      if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "recording seen blob");
+    }
+  }
+  {
+    // Forward only: a pull from an earlier `after` never moves the stored cursor back.
+    Statement stmt(db_,
+                   "INSERT INTO cursors (group_id, relay_url, cursor, epoch) VALUES (?1, ?2, ?3, 0) "
+                   "ON CONFLICT (group_id, relay_url) DO UPDATE SET cursor = excluded.cursor "
+                   "WHERE excluded.cursor > cursors.cursor");
+    if (!stmt.ok()) return stmt.prepare_status("cursor advance");
+    stmt.bind(1, group.view());
+    stmt.bind(2, relay_url);
+    stmt.bind(3, static_cast<std::int64_t>(cursor));
+    if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "advancing cursor");
+  }
+  return tx.commit();
+}
+
+// ---- seen blobs ----
+
+Result<bool> LocalStore::is_seen(const GroupId& group, const BlobId& blob) {
+  Statement stmt(db_, "SELECT 1 FROM seen_blobs WHERE group_id = ? AND blob_id = ?");
+  if (!stmt.ok()) return stmt.prepare_status("seen query");
+  stmt.bind(1, group.view());
+  stmt.bind(2, blob.view());
+  const int rc = stmt.step();
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return sqlite_error(db_, "reading seen blobs");
+}
+
+Status LocalStore::prune_seen(std::int64_t cutoff_ms) {
+  Statement stmt(db_, "DELETE FROM seen_blobs WHERE seen_at_ms < ?");
+  if (!stmt.ok()) return stmt.prepare_status("seen prune");
+  stmt.bind(1, cutoff_ms);
+  if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "pruning seen blobs");
+  return Status::ok();
+}
+
+// ---- outbox ----
+
+Status LocalStore::outbox_add(const OutboxEntry& entry) {
+  Statement stmt(db_,
+                 "INSERT INTO outbox (group_id, blob_id, payload, ttl_seconds, created_at_ms) VALUES (?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.prepare_status("outbox insert");
+  stmt.bind(1, entry.group_id.view());
+  stmt.bind(2, entry.blob_id.view());
+  stmt.bind(3, ByteView(entry.payload));
+  stmt.bind(4, static_cast<std::int64_t>(entry.ttl_seconds));
+  stmt.bind(5, entry.created_at_ms);
+  const int rc = stmt.step();
+  if (rc == SQLITE_CONSTRAINT) return Status(Code::kAlreadyExists, "blob " + entry.blob_id.to_hex() + " is already queued");
+  if (rc != SQLITE_DONE) return sqlite_error(db_, "writing outbox");
+  return Status::ok();
+}
+
+Result<std::vector<OutboxEntry>> LocalStore::outbox_list(const GroupId& group, std::size_t limit,
+                                                         std::int64_t after_seq) {
+  Statement stmt(db_,
+                 "SELECT seq, group_id, blob_id, payload, ttl_seconds, created_at_ms FROM outbox "
+                 "WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+  if (!stmt.ok()) return stmt.prepare_status("outbox query");
+  stmt.bind(1, group.view());
+  stmt.bind(2, after_seq);
+  stmt.bind(3, limit > static_cast<std::size_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(limit));
+  std::vector<OutboxEntry> entries;
+  for (;;) {
+    const int rc = stmt.step();
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return sqlite_error(db_, "reading outbox");
+    OutboxEntry entry;
+    entry.seq = stmt.column_int(0);
+    auto group_id = id_column<GroupId>(stmt, 1);
+    if (!group_id) return group_id.error();
+    auto blob_id = id_column<BlobId>(stmt, 2);
+    if (!blob_id) return blob_id.error();
+    entry.group_id = *group_id;
+    entry.blob_id = *blob_id;
+    const ByteView payload = stmt.column_blob(3);
+    entry.payload.assign(payload.begin(), payload.end());
+    entry.ttl_seconds = static_cast<std::uint32_t>(stmt.column_int(4));
+    entry.created_at_ms = stmt.column_int(5);
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+Status LocalStore::outbox_remove(const GroupId& group, const BlobId& blob) {
+  Statement stmt(db_, "DELETE FROM outbox WHERE group_id = ? AND blob_id = ?");
+  if (!stmt.ok()) return stmt.prepare_status("outbox delete");
+  stmt.bind(1, group.view());
+  stmt.bind(2, blob.view());
+  if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "deleting outbox entry");
+  return Status::ok();
+}
+
+Result<std::uint64_t> LocalStore::outbox_count() {
+  Statement stmt(db_, "SELECT count(*) FROM outbox");
+  if (!stmt.ok()) return stmt.prepare_status("outbox count");
+  if (stmt.step() != SQLITE_ROW) return sqlite_error(db_, "counting outbox");
+  return static_cast<std::uint64_t>(stmt.column_int(0));
+}
+
+Result<std::uint64_t> LocalStore::outbox_count(const GroupId& group) {
+  Statement stmt(db_, "SELECT count(*) FROM outbox WHERE group_id = ?");
+  if (!stmt.ok()) return stmt.prepare_status("outbox count");
+  stmt.bind(1, group.view());
+  if (stmt.step() != SQLITE_ROW) return sqlite_error(db_, "counting outbox");
+  return static_cast<std::uint64_t>(stmt.column_int(0));
+}
+
+}  // namespace blindsync::client_detail

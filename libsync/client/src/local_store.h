@@ -1,0 +1,143 @@
+// LocalStore: the device's SQLite file (<home>/blindsync.db), private to the client library.
+//
+// Tables: identity (device seed + name), groups (id, name, secret, relay), cursors (per group and
+// relay: last delivered cursor + relay epoch), outbox (sealed pushes not yet acked, in order) and
+// seen_blobs (blob ids already handed to the app, to deduplicate a re-pull after a relay reset).
+//
+// The home directory is created 0700 and the file 0600 before SQLite opens it (SQLite gives its
+// -wal/-shm files the database file's mode). WAL mode, synchronous=FULL (an outbox row written by
+// push() survives power loss), busy_timeout so that two processes on one home wait for each other.
+// Schema migrations are driven by PRAGMA user_version.
+//
+// Secrets (seed, group secret) are returned in Secret32, which wipes itself; callers keep them no
+// longer than needed. Thread-safety: none; one LocalStore per thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blindsync/core/bytes.h"
+#include "blindsync/core/ids.h"
+#include "blindsync/core/status.h"
+
+struct sqlite3;
+
+namespace blindsync::client_detail {
+
+inline constexpr const char* kStoreFileName = "blindsync.db";
+inline constexpr int kStoreSchemaVersion = 1;
+
+// 32 secret bytes that are wiped when destroyed. Move-only so copies are deliberate (copy_from).
+class Secret32 {
+ public:
+  using Array = std::array<std::uint8_t, 32>;
+  Secret32() = default;
+  explicit Secret32(const Array& bytes) : bytes_(bytes) {}
+  Secret32(Secret32&& other) noexcept;
+  Secret32& operator=(Secret32&& other) noexcept;
+  Secret32(const Secret32&) = delete;
+  Secret32& operator=(const Secret32&) = delete;
+  ~Secret32();
+
+  const Array& bytes() const noexcept { return bytes_; }
+  Array& mutable_bytes() noexcept { return bytes_; }
+
+ private:
+  Array bytes_{};
+};
+
+struct IdentityRecord {
+  Secret32 seed;
+  std::string name;
+};
+
+struct GroupRecord {
+  GroupId group_id;
+  std::string name;
+  std::string relay_url;
+  RelayId relay_id;
+};
+
+struct CursorRecord {
+  Cursor cursor = 0;
+  std::uint64_t epoch = 0;  // 0 = never connected
+};
+
+struct OutboxEntry {
+  std::int64_t seq = 0;  // insertion order
+  GroupId group_id;
+  BlobId blob_id;
+  Bytes payload;  // sealed
+  std::uint32_t ttl_seconds = 0;
+  std::int64_t created_at_ms = 0;
+};
+
+struct SeenBlob {
+  BlobId blob_id;
+  Cursor cursor = 0;
+};
+
+class LocalStore {
+ public:
+  // Creates home_dir (0700) and the store file (0600) when missing, then migrates the schema.
+  static Result<std::unique_ptr<LocalStore>> open(const std::string& home_dir);
+  ~LocalStore();
+  LocalStore(const LocalStore&) = delete;
+  LocalStore& operator=(const LocalStore&) = delete;
+
+  const std::string& path() const noexcept { return path_; }
+
+  // ---- identity ----
+  Result<std::optional<IdentityRecord>> load_identity();
+  // kAlreadyExists if an identity is stored (it is never overwritten).
+  Status save_identity(const Secret32& seed, const std::string& name);
+
+  // ---- groups ----
+  // kAlreadyExists if the group is stored.
+  Status insert_group(const GroupRecord& group, const Secret32& secret);
+  Result<std::vector<GroupRecord>> list_groups();
+  Result<std::optional<GroupRecord>> load_group(const GroupId& group);
+  // kNotFound if the group is not stored.
+  Result<Secret32> load_group_secret(const GroupId& group);
+
+  // ---- cursors ----
+  // {0, 0} when nothing is stored yet.
+  Result<CursorRecord> load_cursor(const GroupId& group, const std::string& relay_url);
+  // Overwrites cursor and epoch (first contact with a relay, or a relay reset).
+  Status set_cursor_state(const GroupId& group, const std::string& relay_url, const CursorRecord& state);
+  // In one transaction: records the seen blobs and moves the cursor forward to `cursor` (never back).
+  Status advance_cursor(const GroupId& group, const std::string& relay_url, Cursor cursor,
+                        const std::vector<SeenBlob>& seen);
+
+  // ---- seen blobs ----
+  Result<bool> is_seen(const GroupId& group, const BlobId& blob);
+  // Forgets blobs seen before cutoff_ms (relays never keep blobs longer than their max TTL).
+  Status prune_seen(std::int64_t cutoff_ms);
+
+  // ---- outbox ----
+  // Durable once this returns. kAlreadyExists if (group, blob_id) is queued already.
+  Status outbox_add(const OutboxEntry& entry);
+  // Entries of one group in insertion order (at most `limit`, with seq > after_seq).
+  Result<std::vector<OutboxEntry>> outbox_list(const GroupId& group, std::size_t limit = SIZE_MAX,
+                                               std::int64_t after_seq = 0);
+  Status outbox_remove(const GroupId& group, const BlobId& blob);
+  Result<std::uint64_t> outbox_count();
+  Result<std::uint64_t> outbox_count(const GroupId& group);
+
+ private:
+  LocalStore(sqlite3* db, std::string path);
+  Status exec(const char* sql);
+  Status migrate();
+
+  sqlite3* db_;
+  std::string path_;
+};
+
+// Milliseconds since the Unix epoch, from the system clock.
+std::int64_t now_unix_ms();
+
+}  // namespace blindsync::client_detail
