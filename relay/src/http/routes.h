@@ -1,0 +1,24 @@
+// Which HTTP requests the relay's single port answers, decided without Beast so it can be tested
+// on its own (net/ maps the answer onto responses).
+//
+//   GET /health                      -> kHealth
+//   GET /v1/sync with Upgrade        -> kSync (WebSocket)
+//   GET /v1/sync without Upgrade     -> kUpgradeRequired (426)
+//   any other method on those paths  -> kMethodNotAllowed (405, Allow: GET)
+//   any other path                   -> kNotFound (404)
+//
+// The query string is ignored when matching paths. Thread-safety: pure function.
+#pragma once
+
+#include <string_view>
+
+namespace blindsync::relay {
+
+inline constexpr std::string_view kSyncPath = "/v1/sync";
+inline constexpr std::string_view kHealthPath = "/health";
+
+enum class Route { kHealth, kSync, kUpgradeRequired, kMethodNotAllowed, kNotFound };
+
+Route route_request(std::string_view method, std::string_view target, bool websocket_upgrade) noexcept;
+
+}  // namespace blindsync::relay

@@ -1,0 +1,124 @@
+// Hub: the relay's protocol logic, free of Beast and Asio (DESIGN.md "Relay").
+//
+// The net layer reports each transport event for a Connection: on_open (send CHALLENGE),
+// on_frame (one WebSocket binary message), on_close (transport gone), and calls on_tick
+// periodically so that silent clients hit the HELLO timeout. The hub answers through the
+// Connection: HELLO -> verify both signatures -> WELCOME and registration in the group; PUSH ->
+// Store group commit -> PUSH_ACK to the pusher and NOTIFY to the group's other online sessions;
+// PULL -> PULL_RESPONSE. Protocol violations and auth failures get ERROR then a WebSocket close
+// code from close_codes.h; client mistakes that do not endanger the session (an oversized blob)
+// get ERROR and the session continues. Storage faults are reported as INTERNAL, logged here.
+//
+// Ownership: owns the Store, the relay's signing key, the SessionRegistry and the per-connection
+// protocol state. Keeps a shared_ptr to each Connection from on_open until on_close/shutdown.
+// Thread-safety: every method may be called from any thread. Frames of one connection must be
+// reported in order (the net layer calls on_frame from the connection's strand). Store completions
+// run on the store's writer thread and only call Connection::send, which posts to the strand.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "blindsync/auth/identity.h"
+#include "blindsync/core/bytes.h"
+#include "blindsync/core/codec.h"
+#include "blindsync/core/limits.h"
+#include "blindsync/core/session.h"
+#include "blindsync/core/status.h"
+#include "hub/connection.h"
+#include "hub/session_registry.h"
+#include "store/store.h"
+
+namespace blindsync::relay {
+
+struct HubOptions {
+  Limits limits;  // announced in CHALLENGE and WELCOME, and enforced
+  std::uint32_t default_ttl_seconds = kDefaultTtlSeconds;  // for PUSH ttl 0; capped by limits.max_ttl_seconds
+  std::size_t max_sessions_per_group = 16;                 // beyond it HELLO gets GROUP_FULL
+};
+
+struct HubCounts {
+  std::size_t connections = 0;  // open transports, handshaking or active
+  std::size_t sessions = 0;     // authenticated sessions
+  std::size_t groups = 0;       // groups with at least one session
+};
+
+class Hub {
+ public:
+  using Clock = SessionMachine::Clock;
+
+  // REQUIRES: store != nullptr; options.limits.max_pull_limit >= 1.
+  Hub(HubOptions options, std::unique_ptr<Store> store, auth::SigningKey relay_key);
+  // Calls shutdown() if it has not run.
+  ~Hub();
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  const RelayId& relay_id() const noexcept { return relay_id_; }
+  const Limits& limits() const noexcept { return options_.limits; }
+
+  // A transport opened: sends CHALLENGE and starts the HELLO timeout. While shutting down, sends
+  // BYE{RELAY_SHUTTING_DOWN} and closes instead.
+  void on_open(const std::shared_ptr<Connection>& connection);
+  // One received WebSocket binary message. Ignored after the session began closing.
+  void on_frame(const std::shared_ptr<Connection>& connection, ByteView frame);
+  // The transport is gone: forgets the connection and unregisters its session.
+  void on_close(const std::shared_ptr<Connection>& connection);
+  // Ends sessions whose HELLO did not arrive in time (ERROR 1007, close 4007).
+  void on_tick(Clock::time_point now);
+
+  // Drain: refuses new work, closes the store (queued pushes commit and are acknowledged), then
+  // sends BYE{3001} to every connection and closes it. Idempotent.
+  void shutdown();
+
+  HubCounts counts() const;
+  // Store statistics for /health; kRelayShuttingDown once the store is closed.
+  Result<StoreStats> store_stats();
+
+ private:
+  struct Peer;
+  class WelcomeGate;
+
+  std::shared_ptr<Peer> find_peer(const Connection* connection) const;
+  void handle_frame(Peer& peer, Frame frame);
+  void handle_hello(Peer& peer, std::uint32_t request_id, const Hello& hello);
+  void handle_push(Peer& peer, std::uint32_t request_id, Push push);
+  void handle_pull(Peer& peer, std::uint32_t request_id, const Pull& pull);
+  void handle_list_devices(Peer& peer, std::uint32_t request_id);
+  void on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint64_t session_id, const GroupId& group,
+                         const DeviceId& sender, const BlobId& blob_id, std::uint32_t request_id, std::uint32_t size,
+                         std::optional<Bytes> inline_payload, Result<PushResult> result);
+
+  // Sends ERROR and keeps the session.
+  void reply_error(Peer& peer, Code code, std::string message, std::uint32_t request_id);
+  // Sends ERROR, closes with the mirrored WebSocket code, leaves nothing registered.
+  void fail(Peer& peer, Code code, std::string message, std::uint32_t request_id);
+  void unregister(Peer& peer);
+
+  const HubOptions options_;
+  const DecodeLimits decode_limits_;
+  const auth::SigningKey relay_key_;
+  const RelayId relay_id_;
+  SessionRegistry registry_;
+
+  // Guards store_ calls against shutdown: calls hold it shared; shutdown takes it exclusively,
+  // sets store_closed_, then closes the store, so no call can reach a closed store.
+  std::shared_mutex store_gate_;
+  bool store_closed_ = false;
+  std::unique_ptr<Store> store_;
+  const std::uint64_t epoch_;
+
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<std::uint64_t> next_session_id_{1};
+
+  mutable std::mutex peers_mutex_;
+  std::unordered_map<const Connection*, std::shared_ptr<Peer>> peers_;
+};
+
+}  // namespace blindsync::relay
