@@ -1,5 +1,6 @@
 // Tests of the SQLite relay store (relay/src/store/store.h) on real database files in a fresh
 // temporary directory per test.
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -658,6 +659,19 @@ TEST_CASE("a file that is not a database, a missing directory and an empty path 
   auto empty = open_sqlite_store(options);
   REQUIRE_FALSE(empty.has_value());
   CHECK(empty.error().code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("the database and its WAL files are created readable by the owner only", "[store]") {
+  TempDir dir;
+  StoreOptions options;
+  options.path = dir.file("relay.db");
+  auto store = open_sqlite_store(options);
+  REQUIRE(store.has_value());
+  for (const std::string suffix : {"", "-wal", "-shm"}) {
+    struct stat info {};
+    REQUIRE(::stat((options.path + suffix).c_str(), &info) == 0);
+    CHECK((info.st_mode & 0777) == 0600);
+  }
 }
 
 TEST_CASE("a failing batch fails every push in it, consumes no cursor, and the store recovers", "[store]") {

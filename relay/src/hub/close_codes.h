@@ -21,18 +21,18 @@
 #include <cstdint>
 
 #include "blindsync/core/status.h"
+#include "blindsync/core/wire_format.h"
 
 namespace blindsync::relay {
 
-inline constexpr std::uint16_t kCloseNormal = 1000;  // RFC 6455: normal closure (BYE)
+inline constexpr std::uint16_t kCloseNormal = wire::kCloseNormal;  // RFC 6455: normal closure (BYE)
 
+// The mapping itself lives in core (wire::close_code_for) so client and relay share it; the relay
+// only adds that a local code which should never reach the wire is reported as INTERNAL.
 constexpr std::uint16_t websocket_close_code(Code code) noexcept {
   const auto value = static_cast<std::uint16_t>(code);
-  if (code == Code::kOk) return kCloseNormal;
-  if (value >= 1000 && value < 1100) return static_cast<std::uint16_t>(4000 + (value - 1000));
-  if (value >= 2000 && value < 2100) return static_cast<std::uint16_t>(4100 + (value - 2000));
-  if (value >= 3000 && value < 3100) return static_cast<std::uint16_t>(4200 + (value - 3000));
-  return static_cast<std::uint16_t>(4200 + (static_cast<std::uint16_t>(Code::kInternal) - 3000));
+  const bool local = value >= static_cast<std::uint16_t>(Code::kInvalidArgument);
+  return wire::close_code_for(local ? static_cast<std::uint16_t>(Code::kInternal) : value);
 }
 
 static_assert(websocket_close_code(Code::kInvalidMessage) == 4000);

@@ -121,6 +121,10 @@ Hub::Hub(HubOptions options, std::unique_ptr<Store> store, auth::SigningKey rela
           // A payload over the blob limit still decodes (the frame limit bounds it), so the hub can
           // answer BLOB_TOO_LARGE and keep the session instead of rejecting the frame as malformed.
           .max_payload_bytes = options_.limits.max_frame_bytes,
+          // No client->relay message has an array in its body; the frame itself is a 4-array.
+          // Keeping this tiny bounds how many msgpack objects a hostile frame can make the
+          // decoder allocate (each costs ~24-48 bytes), whatever its size.
+          .max_array_items = 4,
       },
       relay_key_(std::move(relay_key)),
       relay_id_(relay_key_.public_key()),

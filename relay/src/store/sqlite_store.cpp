@@ -16,7 +16,12 @@
 // Payload bytes are never logged.
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -79,7 +84,19 @@ void prepare_into(Database& db, const char* sql, Statement& out, Status& status)
   out = std::move(*stmt);
 }
 
+// Creates the database file 0600 before SQLite does (SQLite would use 0644); its -wal and -shm
+// files copy the main file's mode. Buffered metadata is not secret, but no one else needs it.
+Status create_private_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status(Code::kStorageError, "cannot create '" + path + "': " + std::strerror(errno));
+  ::close(fd);
+  return Status();
+}
+
 Result<std::unique_ptr<WriterConnection>> open_writer(const StoreOptions& options) {
+  if (!options.path.empty()) {
+    if (auto created = create_private_file(options.path); !created) return created;
+  }
   auto db = Database::open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!db) return db.error();
   auto conn = std::make_unique<WriterConnection>();
