@@ -135,7 +135,9 @@ int accept_websocket(beast::test::stream&& stream, const http::request<http::str
 
 Outcome serve(std::string_view input, std::size_t read_size) {
   const auto& options = relay_options();
-  boost::asio::io_context ioc;
+  // Never run: everything here is synchronous. One per process, as making one costs more than
+  // parsing a request.
+  static boost::asio::io_context ioc;
   beast::test::stream server(ioc, beast::string_view(input.data(), input.size()));
   beast::test::stream client(ioc);
   server.connect(client);
