@@ -1,0 +1,18 @@
+# cmake -DCHECKER=... -DSAMPLES=... -P run_checker_selftest.cmake
+# The checker accepts a well-formed sample and rejects each broken one.
+execute_process(COMMAND "${CHECKER}" "${SAMPLES}/good.jsonl" w1 w2 w3 w4 w5 RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "checker rejected the good sample (${rc})")
+endif()
+file(GLOB bad_samples "${SAMPLES}/bad_*.jsonl")
+list(LENGTH bad_samples bad_count)
+if(bad_count LESS 4)
+  message(FATAL_ERROR "expected at least 4 bad samples, found ${bad_count}")
+endif()
+foreach(sample IN LISTS bad_samples)
+  execute_process(COMMAND "${CHECKER}" "${sample}" w1 w2 w3 w4 w5 RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "checker accepted the bad sample ${sample}")
+  endif()
+endforeach()
+message(STATUS "checker: good sample accepted, ${bad_count} bad samples rejected")
