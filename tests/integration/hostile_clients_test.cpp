@@ -1,6 +1,11 @@
 // Hostile clients against the real relay process: each attack gets the documented ERROR and/or a
 // closed connection, and afterwards the relay still serves an honest client and its session count
 // (GET /health "sessions") returns to what it was.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <thread>
 
@@ -170,5 +175,33 @@ TEST_CASE("relay answers PUSH before HELLO with ERROR 1006 and closes", "[integr
   const auto outcome = attacker->read_until_closed();
   REQUIRE(has_error(outcome, Code::kInvalidState));
   REQUIRE(outcome.closed);
+  fixture.require_relay_still_serves();
+}
+
+// Found by relay/fuzz/http_fuzz: a chunked body whose last chunk arrives split over three reads
+// tripped an assert in Boost 1.74 Beast's chunk parser and aborted a debug relay.
+TEST_CASE("relay refuses an HTTP request body and survives a split last chunk", "[integration][hostile]") {
+  HostileFixture fixture;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(fixture.relay().port());
+  REQUIRE(::inet_pton(AF_INET, fixture.relay().host().c_str(), &address.sin_addr) == 1);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  const std::string parts[] = {
+      "POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", "\r", "\n"};
+  for (const auto& part : parts) {
+    (void)::send(fd, part.data(), part.size(), MSG_NOSIGNAL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::string reply(4096, '\0');
+  const auto got = ::recv(fd, reply.data(), reply.size(), 0);
+  ::close(fd);
+  REQUIRE(got > 0);
+  reply.resize(static_cast<std::size_t>(got));
+  CHECK(reply.rfind("HTTP/1.1 413", 0) == 0);
   fixture.require_relay_still_serves();
 }

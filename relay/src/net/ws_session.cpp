@@ -117,7 +117,14 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
       parser.body_limit(options.http_body_limit);
       stream.expires_after(options.http_timeout);
       error_code ec;
-      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      // Only the header is read: nothing the relay serves takes a body. Refusing bodies before
+      // reading them also keeps requests away from Boost 1.74 Beast's chunk parser, whose
+      // assert (fixed upstream, boostorg/beast#2861) a client could trip in debug builds.
+      co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (!ec && (parser.chunked() || parser.content_length().value_or(0) > 0)) {
+        co_await respond(http::status::payload_too_large, 11, "request bodies are not accepted\n", false);
+        co_return;
+      }
       if (ec) {
         if (ec == http::error::body_limit) {
           co_await respond(http::status::payload_too_large, 11, "request body too large\n", false);
