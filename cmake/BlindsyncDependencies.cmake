@@ -8,4 +8,6 @@ find_package(Boost 1.74 REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
+find_package(tomlplusplus REQUIRED)  # relay.toml
+find_package(OpenSSL REQUIRED)       # wss:// (relay server, transport_ws client)
 pkg_check_modules(qrencode REQUIRED IMPORTED_TARGET libqrencode)

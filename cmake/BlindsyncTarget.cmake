@@ -23,6 +23,12 @@ function(add_blindsync_component)
     PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
            $<INSTALL_INTERFACE:include>
     PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+  # A static library's private dependencies are exported as link-only dependencies, which an
+  # installed consumer must then find. Header-only ones add nothing at link time: keep them out.
+  list(TRANSFORM ARG_PRIVATE_DEPS REPLACE "^(Boost::headers|nlohmann_json::nlohmann_json)$" "$<BUILD_INTERFACE:\\1>")
   target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${ARG_NAME} OUTPUT_NAME blindsync_${ARG_NAME})
+  # For cmake/BlindsyncInstall.cmake: every component is installed and exported, with its include root.
+  set_property(GLOBAL APPEND PROPERTY BLINDSYNC_COMPONENT_TARGETS ${target})
+  set_property(GLOBAL APPEND PROPERTY BLINDSYNC_INCLUDE_ROOTS ${CMAKE_CURRENT_SOURCE_DIR}/include)
 endfunction()

@@ -8,14 +8,20 @@
 // stored payloads. Everything runs synchronously on the test thread: send() computes the replies
 // and queues them; receive() pops one or reports kTimeout at once (no sleeping, no clock).
 //
-// Thread-safety: none (tests are single-threaded).
+// Thread-safety: none for factory() (tests of the synchronous Client are single-threaded).
+// threaded_factory() is for clients with their own threads (AsyncClient): each connection then
+// takes FakeNetwork::mu for every call, receive() waits on FakeNetwork::cv for a frame, and a test
+// that reads or changes relays while clients run does so through FakeNetwork::with().
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -56,6 +62,7 @@ class FakeRelay {
   bool corrupt_welcome = false;          // flip a bit of relay_sig
   std::optional<Code> hello_error;       // refuse every HELLO with this ERROR, then close
   bool inline_notify_payload = true;     // NOTIFY carries the payload
+  bool silent = false;                   // swallow PUSH and PULL without answering (a hung relay)
   // Answers a PULL instead of the relay when it returns true (for hostile replies).
   std::function<bool(FakeConnection&, std::uint32_t request_id, const Pull&)> pull_hook;
 
@@ -63,6 +70,7 @@ class FakeRelay {
   int connects = 0;
   std::vector<BlobId> pushes_received;   // every PUSH, including retries and duplicates
   std::vector<Pull> pulls_received;
+  std::map<DeviceId, std::vector<Pull>> pulls_by_device;
   std::vector<Cursor> acks_received;
   std::vector<Hello> hellos_received;
 
@@ -86,6 +94,23 @@ class FakeRelay {
 
   // Queues a raw frame on every open connection (e.g. a relay-initiated ERROR).
   inline void broadcast(const Frame& frame);
+
+  // Closes every open connection, as a relay process that died would.
+  inline void drop_connections();
+
+  // A new database: new epoch, no blobs (the relay key stays).
+  void replace_database(std::uint64_t new_epoch) {
+    epoch = new_epoch;
+    blobs.clear();
+  }
+
+  // How many stored blobs of the group carry this blob id (1 = stored exactly once).
+  std::size_t copies_of(const GroupId& group, const BlobId& blob_id) const {
+    auto it = blobs.find(group);
+    if (it == blobs.end()) return 0;
+    return static_cast<std::size_t>(std::count_if(it->second.begin(), it->second.end(),
+                                                  [&](const StoredBlob& b) { return b.blob_id == blob_id; }));
+  }
 
   const auth::SigningKey& key() const { return key_; }
   std::vector<FakeConnection*>& connections() { return connections_; }
@@ -190,6 +215,7 @@ class FakeConnection final : public Transport {
 
   void on_push(std::uint32_t request_id, const Push& push) {
     relay_->pushes_received.push_back(push.blob_id);
+    if (relay_->silent) return;
     if (relay_->drop_on_push > 0) {
       --relay_->drop_on_push;
       close();
@@ -225,6 +251,8 @@ class FakeConnection final : public Transport {
 
   void on_pull(std::uint32_t request_id, const Pull& pull) {
     relay_->pulls_received.push_back(pull);
+    relay_->pulls_by_device[device_id_].push_back(pull);
+    if (relay_->silent) return;
     if (relay_->pull_hook && relay_->pull_hook(*this, request_id, pull)) return;
     const std::uint32_t limit = std::min(pull.limit == 0 ? relay_->page_size : pull.limit, relay_->page_size);
     PullResponse response;
@@ -263,17 +291,26 @@ inline void FakeRelay::notify_group(const GroupId& group, const StoredBlob& blob
   }
 }
 
+inline void FakeRelay::drop_connections() {
+  for (auto* connection : connections_) connection->close();
+}
+
 inline void FakeRelay::broadcast(const Frame& frame) {
   for (auto* connection : connections_) {
     if (connection->active()) connection->queue(frame);
   }
 }
 
-// URL -> relay. factory() is what ClientOptions.transport gets.
+// URL -> relay. factory() is what ClientOptions.transport gets; threaded_factory() what an
+// AsyncClient gets.
 class FakeNetwork {
  public:
   std::map<std::string, std::shared_ptr<FakeRelay>> relays;
   std::vector<std::string> dialed;
+
+  // Threaded mode: guards every relay and connection; cv wakes receivers after any change.
+  std::mutex mu;
+  std::condition_variable cv;
 
   std::shared_ptr<FakeRelay> add(const std::string& url) {
     auto relay = std::make_shared<FakeRelay>();
@@ -281,20 +318,92 @@ class FakeNetwork {
     return relay;
   }
 
+  // Runs fn under the network lock, then wakes every waiting receiver (fn may have queued frames).
+  template <typename F>
+  auto with(F&& fn) -> decltype(fn()) {
+    struct Wake {
+      std::condition_variable& cv;
+      ~Wake() { cv.notify_all(); }
+    } wake{cv};
+    std::lock_guard lock(mu);
+    return fn();
+  }
+
   TransportFactory factory() {
     return [this](const std::string& url, const TransportOptions&) -> Result<std::unique_ptr<Transport>> {
-      dialed.push_back(url);
-      auto it = relays.find(url);
-      if (it == relays.end()) return Status(Code::kIoError, "no fake relay at " + url);
-      auto& relay = it->second;
-      ++relay->connects;
-      if (relay->fail_connects > 0) {
-        --relay->fail_connects;
-        return Status(Code::kIoError, "connection refused (fake)");
-      }
-      return std::unique_ptr<Transport>(std::make_unique<FakeConnection>(relay));
+      return dial(url);
     };
   }
+
+  inline TransportFactory threaded_factory();
+
+  Result<std::unique_ptr<Transport>> dial(const std::string& url) {
+    dialed.push_back(url);
+    auto it = relays.find(url);
+    if (it == relays.end()) return Status(Code::kIoError, "no fake relay at " + url);
+    auto& relay = it->second;
+    ++relay->connects;
+    if (relay->fail_connects > 0) {
+      --relay->fail_connects;
+      return Status(Code::kIoError, "connection refused (fake)");
+    }
+    return std::unique_ptr<Transport>(std::make_unique<FakeConnection>(relay));
+  }
 };
+
+// A FakeConnection used from several threads: every call holds the network's mutex; receive()
+// waits on its condition variable (with the caller's timeout) instead of failing at once.
+class LockedConnection final : public Transport {
+ public:
+  LockedConnection(FakeNetwork& network, std::unique_ptr<Transport> inner)
+      : network_(network), inner_(std::move(inner)) {}
+  ~LockedConnection() override {
+    std::lock_guard lock(network_.mu);
+    inner_.reset();
+  }
+
+  Status send(ByteView frame) override {
+    Status status;
+    {
+      std::lock_guard lock(network_.mu);
+      status = inner_->send(frame);
+    }
+    network_.cv.notify_all();  // the relay may have queued frames on any connection
+    return status;
+  }
+
+  Result<Bytes> receive(std::chrono::milliseconds timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock lock(network_.mu);
+    for (;;) {
+      auto next = inner_->receive(std::chrono::milliseconds(0));
+      if (next || next.error().code() != Code::kTimeout) return next;
+      if (network_.cv.wait_until(lock, deadline) == std::cv_status::timeout) {
+        return inner_->receive(std::chrono::milliseconds(0));
+      }
+    }
+  }
+
+  void close() override {
+    {
+      std::lock_guard lock(network_.mu);
+      inner_->close();
+    }
+    network_.cv.notify_all();
+  }
+
+ private:
+  FakeNetwork& network_;
+  std::unique_ptr<Transport> inner_;
+};
+
+inline TransportFactory FakeNetwork::threaded_factory() {
+  return [this](const std::string& url, const TransportOptions&) -> Result<std::unique_ptr<Transport>> {
+    std::lock_guard lock(mu);
+    auto inner = dial(url);
+    if (!inner) return inner.error();
+    return std::unique_ptr<Transport>(std::make_unique<LockedConnection>(*this, std::move(*inner)));
+  };
+}
 
 }  // namespace blindsync::testing

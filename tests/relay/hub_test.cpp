@@ -428,7 +428,7 @@ TEST_CASE("HELLO carries the pending count against the relay's max cursor", "[hu
 
 TEST_CASE("the group's session limit refuses one more with GROUP_FULL and close 4104", "[hub][limits]") {
   HubOptions options;
-  options.max_sessions_per_group = 2;
+  options.relay.max_sessions_per_group = 2;
   HubFixture fx(options);
   auto group = new_group();
   Client a(group), b(group), c(group), other(new_group());
@@ -629,7 +629,7 @@ TEST_CASE("unsupported requests get INVALID_MESSAGE and keep the session", "[hub
   HubFixture fx;
   Client a(new_group());
   fx.join(a);
-  fx.hub->on_frame(a.conn, encode(21, Delete{blob_n(1), false}));
+  fx.hub->on_frame(a.conn, encode(21, RegisterPush{"token", "apns"}));
   const Frame f = a.conn->frame(2);
   CHECK(f.request_id == 21);
   CHECK(as<Error>(f).code == static_cast<std::uint16_t>(Code::kInvalidMessage));
@@ -740,11 +740,27 @@ class FailingStore final : public Store {
   explicit FailingStore(Code push_error) : push_error_(push_error) {}
   std::uint64_t epoch() const override { return 42; }
   void submit_push(PushRequest, PushCompletion done) override { done(Status(push_error_, "disk on fire /var/x")); }
-  Result<PullPage> pull(const GroupId&, Cursor, std::uint32_t, std::uint64_t) override {
+  Result<PullPage> pull(const GroupId&, Cursor, std::uint32_t, std::uint64_t, std::size_t) override {
     return Status(Code::kStorageError, "SQLITE_IOERR");
   }
   Result<Cursor> max_cursor(const GroupId&) override { return Cursor{0}; }
   Result<StoreStats> stats() override { return Status(Code::kStorageError, "SQLITE_IOERR"); }
+  void set_limits(const StoreLimits&) override {}
+  Result<SessionStart> session_start(const GroupId&, const DeviceId&) override { return SessionStart{}; }
+  Result<std::vector<DeviceRecord>> list_devices(const GroupId&, std::size_t) override {
+    return Status(Code::kStorageError, "SQLITE_IOERR");
+  }
+  void submit_device_seen(const GroupId&, const DeviceId&, std::optional<std::string>, std::uint64_t,
+                          StatusCompletion done) override {
+    done(Status(push_error_, "disk on fire /var/x"));
+  }
+  void submit_ack(const GroupId&, const DeviceId&, Cursor, std::uint64_t, StatusCompletion done) override {
+    done(Status(push_error_, "disk on fire /var/x"));
+  }
+  void submit_delete(DeleteRequest, DeleteCompletion done) override { done(Status(push_error_, "disk on fire /var/x")); }
+  void submit_cleanup(CleanupRequest, CleanupCompletion done) override {
+    done(Status(push_error_, "disk on fire /var/x"));
+  }
   void close() override {}
 
  private:

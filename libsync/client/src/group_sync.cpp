@@ -6,8 +6,6 @@
 #include <utility>
 #include <variant>
 
-#include "blindsync/crypto/payload.h"
-
 namespace blindsync::client_detail {
 
 namespace {
@@ -72,7 +70,9 @@ FlushReport GroupSync::flush_outbox() {
   // In batches, so that a long outbox of large blobs is never all in memory at once.
   std::int64_t after_seq = 0;
   for (;;) {
-    auto batch = store_.outbox_list(context_.group_id, kOutboxBatch, after_seq);
+    // Only what this relay has not stored yet: the other relays of the group get theirs from the
+    // AsyncClient (a group with one relay behaves exactly as before).
+    auto batch = store_.outbox_list_for_relay(context_.group_id, context_.relay_url, kOutboxBatch, after_seq);
     if (!batch) {
       report.aborted = batch.error();
       return report;
@@ -132,8 +132,8 @@ bool GroupSync::push_batch(std::vector<OutboxEntry>& entries, FlushReport& repor
                                                            " in reply to a push of " + entry.blob_id.to_hex());
         return false;
       }
-      if (Status removed = store_.outbox_remove(context_.group_id, entry.blob_id); !removed) {
-        report.aborted = removed;
+      if (auto recorded = store_.outbox_ack(context_.group_id, entry.blob_id, context_.relay_url); !recorded) {
+        report.aborted = recorded.error();
         return false;
       }
       outcome.ack = ack;
@@ -212,14 +212,12 @@ Status GroupSync::deliver(const std::vector<Incoming>& blobs, bool allow_gaps, c
       }
     }
     if (!already_seen) {
-      const crypto::PayloadContext aad{context_.group_id, *blob.blob_id, *blob.sender_id};
-      auto plain = crypto::open_payload(*context_.payload_key, aad, *blob.payload);
-      if (!plain) {
+      auto received = open_incoming(*context_.payload_key, context_.group_id, blob);
+      if (!received) {
         // Skipped, not retried: the same bytes would fail again. pull() reports the count.
         ++crypto_failures_;
       } else {
-        const ReceivedBlob received{blob.cursor, *blob.blob_id, *blob.sender_id, blob.timestamp, std::move(*plain)};
-        if (Status handled = call_handler(on_blob, received); !handled) {
+        if (Status handled = call_handler(on_blob, *received); !handled) {
           result = handled;
           break;
         }
@@ -246,7 +244,7 @@ Status GroupSync::handle_page(const PullResponse& page, const BlobHandler& on_bl
   std::vector<Incoming> incoming;
   incoming.reserve(page.blobs.size());
   for (const auto& blob : page.blobs) {
-    incoming.push_back(Incoming{blob.cursor, &blob.blob_id, &blob.sender_id, blob.timestamp, &blob.payload});
+    incoming.push_back(incoming_from(blob));
   }
   if (Status delivered = deliver(incoming, /*allow_gaps=*/true, on_blob); !delivered) return delivered;
   *has_more = page.has_more;
@@ -322,8 +320,7 @@ Status GroupSync::watch_live(const WatchOptions& options, const BlobHandler& on_
       const bool deliverable = notify->payload.has_value() &&
                                tracker_.classify(notify->cursor) == CursorTracker::Verdict::kInOrder;
       if (deliverable) {
-        const std::vector<Incoming> one{
-            Incoming{notify->cursor, &notify->blob_id, &notify->sender_id, notify->timestamp, &*notify->payload}};
+        const std::vector<Incoming> one{incoming_from(*notify)};
         if (Status delivered = deliver(one, /*allow_gaps=*/false, on_blob); !delivered) return delivered;
       } else if (pull_id) {
         pull_again = true;

@@ -1,6 +1,7 @@
 // GroupSync: the data exchanges of one group over one open RelaySession.
 //
-//   flush_outbox()  sends every outbox entry of the group (pipelined), deletes each once acked
+//   flush_outbox()  sends the group's outbox entries this relay has not acked (pipelined) and
+//                   records each ack (an entry leaves the outbox once every relay acked it)
 //   pull()          PULL pages after a cursor until has_more is false
 //   watch_live()    handles NOTIFY frames (inline payload or re-PULL) until the watch ends
 //
@@ -23,6 +24,7 @@
 #include "blindsync/client/client.h"
 #include "blindsync/core/cursor_tracker.h"
 #include "blindsync/crypto/group_keys.h"
+#include "incoming_blob.h"
 #include "local_store.h"
 #include "relay_session.h"
 
@@ -65,13 +67,7 @@ class GroupSync {
   Cursor delivered() const noexcept { return tracker_.delivered(); }
 
  private:
-  struct Incoming {
-    Cursor cursor = 0;
-    const BlobId* blob_id = nullptr;
-    const DeviceId* sender_id = nullptr;
-    std::uint64_t timestamp = 0;
-    const Bytes* payload = nullptr;
-  };
+  using Incoming = IncomingBlob;
 
   // Sends one batch (pipelined) and records each outcome; false once the exchange broke off.
   bool push_batch(std::vector<OutboxEntry>& entries, FlushReport& report);

@@ -204,6 +204,26 @@ CREATE TABLE seen_blobs (
 CREATE INDEX seen_blobs_by_time ON seen_blobs (seen_at_ms);
 )sql";
 
+// Version 2: several relays per group, and per-relay acks of outbox entries. Existing groups keep
+// their one relay as the primary (position 0); nothing is dropped or recreated.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE group_relays (
+  group_id BLOB NOT NULL,
+  relay_url TEXT NOT NULL,
+  relay_id BLOB NOT NULL CHECK (length(relay_id) = 32),
+  position INTEGER NOT NULL,
+  PRIMARY KEY (group_id, relay_url)
+) WITHOUT ROWID;
+INSERT INTO group_relays (group_id, relay_url, relay_id, position)
+  SELECT group_id, relay_url, relay_id, 0 FROM groups;
+CREATE TABLE outbox_acks (
+  group_id BLOB NOT NULL,
+  blob_id BLOB NOT NULL,
+  relay_url TEXT NOT NULL,
+  PRIMARY KEY (group_id, blob_id, relay_url)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 LocalStore::LocalStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
@@ -258,7 +278,10 @@ Status LocalStore::migrate() {
   if (version < 1) {
     if (Status s = exec(kSchemaV1); !s) return s;
   }
-  // Future migrations: if (version < 2) { ... }
+  if (version < 2) {
+    if (Status s = exec(kSchemaV2); !s) return s;
+  }
+  // Future migrations: if (version < 3) { ... }
   if (version != kStoreSchemaVersion) {
     const std::string set = "PRAGMA user_version=" + std::to_string(kStoreSchemaVersion);
     if (Status s = exec(set.c_str()); !s) return s;
@@ -296,23 +319,63 @@ Status LocalStore::save_identity(const Secret32& seed, const std::string& name) 
 
 // ---- groups ----
 
-Status LocalStore::insert_group(const GroupRecord& group, const Secret32& secret) {
-  Statement stmt(db_,
-                 "INSERT INTO groups (group_id, name, secret, relay_url, relay_id, created_at_ms) "
-                 "VALUES (?, ?, ?, ?, ?, ?)");
-  if (!stmt.ok()) return stmt.prepare_status("group insert");
-  stmt.bind(1, group.group_id.view());
-  stmt.bind(2, group.name);
-  stmt.bind(3, ByteView(secret.bytes()));
-  stmt.bind(4, group.relay_url);
-  stmt.bind(5, group.relay_id.view());
-  stmt.bind(6, now_unix_ms());
-  const int rc = stmt.step();
-  if (rc == SQLITE_CONSTRAINT) {
-    return Status(Code::kAlreadyExists, "this device is already in group " + group.group_id.to_hex());
+Status LocalStore::insert_group(const GroupRecord& group, const Secret32& secret,
+                                const std::vector<GroupRelay>& more_relays) {
+  Transaction tx(db_);
+  if (!tx.active()) return sqlite_error(db_, "starting group transaction");
+  {
+    Statement stmt(db_,
+                   "INSERT INTO groups (group_id, name, secret, relay_url, relay_id, created_at_ms) "
+                   "VALUES (?, ?, ?, ?, ?, ?)");
+    if (!stmt.ok()) return stmt.prepare_status("group insert");
+    stmt.bind(1, group.group_id.view());
+    stmt.bind(2, group.name);
+    stmt.bind(3, ByteView(secret.bytes()));
+    stmt.bind(4, group.relay_url);
+    stmt.bind(5, group.relay_id.view());
+    stmt.bind(6, now_unix_ms());
+    const int rc = stmt.step();
+    if (rc == SQLITE_CONSTRAINT) {
+      return Status(Code::kAlreadyExists, "this device is already in group " + group.group_id.to_hex());
+    }
+    if (rc != SQLITE_DONE) return sqlite_error(db_, "saving group");
   }
-  if (rc != SQLITE_DONE) return sqlite_error(db_, "saving group");
-  return Status::ok();
+  {
+    Statement stmt(db_,
+                   "INSERT OR IGNORE INTO group_relays (group_id, relay_url, relay_id, position) VALUES (?, ?, ?, ?)");
+    if (!stmt.ok()) return stmt.prepare_status("group relay insert");
+    std::int64_t position = 0;
+    auto add = [&](const std::string& url, const RelayId& relay_id) -> Status {
+      stmt.reset();
+      stmt.bind(1, group.group_id.view());
+      stmt.bind(2, url);
+      stmt.bind(3, relay_id.view());
+      stmt.bind(4, position++);
+      if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "saving group relay");
+      return Status::ok();
+    };
+    if (Status s = add(group.relay_url, group.relay_id); !s) return s;
+    for (const auto& relay : more_relays) {
+      if (Status s = add(relay.url, relay.relay_id); !s) return s;
+    }
+  }
+  return tx.commit();
+}
+
+Result<std::vector<GroupRelay>> LocalStore::list_group_relays(const GroupId& group) {
+  Statement stmt(db_, "SELECT relay_url, relay_id FROM group_relays WHERE group_id = ? ORDER BY position");
+  if (!stmt.ok()) return stmt.prepare_status("group relay list");
+  stmt.bind(1, group.view());
+  std::vector<GroupRelay> relays;
+  for (;;) {
+    const int rc = stmt.step();
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return sqlite_error(db_, "listing group relays");
+    auto relay_id = id_column<RelayId>(stmt, 1);
+    if (!relay_id) return relay_id.error();
+    relays.push_back(GroupRelay{stmt.column_text(0), *relay_id});
+  }
+  return relays;
 }
 
 namespace {
@@ -400,6 +463,11 @@ Status LocalStore::set_cursor_state(const GroupId& group, const std::string& rel
 
 Status LocalStore::advance_cursor(const GroupId& group, const std::string& relay_url, Cursor cursor,
                                   const std::vector<SeenBlob>& seen) {
+  return commit_delivery(group, {RelayCursor{relay_url, cursor}}, seen);
+}
+
+Status LocalStore::commit_delivery(const GroupId& group, const std::vector<RelayCursor>& cursors,
+                                   const std::vector<SeenBlob>& seen) {
   Transaction tx(db_);
   if (!tx.active()) return sqlite_error(db_, "starting cursor transaction");
   {
@@ -423,10 +491,13 @@ Status LocalStore::advance_cursor(const GroupId& group, const std::string& relay
                    "ON CONFLICT (group_id, relay_url) DO UPDATE SET cursor = excluded.cursor "
                    "WHERE excluded.cursor > cursors.cursor");
     if (!stmt.ok()) return stmt.prepare_status("cursor advance");
-    stmt.bind(1, group.view());
-    stmt.bind(2, relay_url);
-    stmt.bind(3, static_cast<std::int64_t>(cursor));
-    if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "advancing cursor");
+    for (const auto& relay : cursors) {
+      stmt.reset();
+      stmt.bind(1, group.view());
+      stmt.bind(2, relay.relay_url);
+      stmt.bind(3, static_cast<std::int64_t>(relay.cursor));
+      if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "advancing cursor");
+    }
   }
   return tx.commit();
 }
@@ -469,20 +540,13 @@ Status LocalStore::outbox_add(const OutboxEntry& entry) {
   return Status::ok();
 }
 
-Result<std::vector<OutboxEntry>> LocalStore::outbox_list(const GroupId& group, std::size_t limit,
-                                                         std::int64_t after_seq) {
-  Statement stmt(db_,
-                 "SELECT seq, group_id, blob_id, payload, ttl_seconds, created_at_ms FROM outbox "
-                 "WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?");
-  if (!stmt.ok()) return stmt.prepare_status("outbox query");
-  stmt.bind(1, group.view());
-  stmt.bind(2, after_seq);
-  stmt.bind(3, limit > static_cast<std::size_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(limit));
+namespace {
+Result<std::vector<OutboxEntry>> read_outbox_rows(sqlite3* db, Statement& stmt) {
   std::vector<OutboxEntry> entries;
   for (;;) {
     const int rc = stmt.step();
     if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) return sqlite_error(db_, "reading outbox");
+    if (rc != SQLITE_ROW) return sqlite_error(db, "reading outbox");
     OutboxEntry entry;
     entry.seq = stmt.column_int(0);
     auto group_id = id_column<GroupId>(stmt, 1);
@@ -500,13 +564,105 @@ Result<std::vector<OutboxEntry>> LocalStore::outbox_list(const GroupId& group, s
   return entries;
 }
 
-Status LocalStore::outbox_remove(const GroupId& group, const BlobId& blob) {
-  Statement stmt(db_, "DELETE FROM outbox WHERE group_id = ? AND blob_id = ?");
-  if (!stmt.ok()) return stmt.prepare_status("outbox delete");
+std::int64_t sql_limit(std::size_t limit) {
+  return limit > static_cast<std::size_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(limit);
+}
+}  // namespace
+
+Result<std::vector<OutboxEntry>> LocalStore::outbox_list(const GroupId& group, std::size_t limit,
+                                                         std::int64_t after_seq) {
+  Statement stmt(db_,
+                 "SELECT seq, group_id, blob_id, payload, ttl_seconds, created_at_ms FROM outbox "
+                 "WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+  if (!stmt.ok()) return stmt.prepare_status("outbox query");
   stmt.bind(1, group.view());
-  stmt.bind(2, blob.view());
-  if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "deleting outbox entry");
-  return Status::ok();
+  stmt.bind(2, after_seq);
+  stmt.bind(3, sql_limit(limit));
+  return read_outbox_rows(db_, stmt);
+}
+
+Result<std::vector<OutboxEntry>> LocalStore::outbox_list_for_relay(const GroupId& group, const std::string& relay_url,
+                                                                   std::size_t limit, std::int64_t after_seq) {
+  Statement stmt(db_,
+                 "SELECT seq, group_id, blob_id, payload, ttl_seconds, created_at_ms FROM outbox o "
+                 "WHERE group_id = ?1 AND seq > ?2 AND NOT EXISTS (SELECT 1 FROM outbox_acks a "
+                 "WHERE a.group_id = o.group_id AND a.blob_id = o.blob_id AND a.relay_url = ?3) "
+                 "ORDER BY seq LIMIT ?4");
+  if (!stmt.ok()) return stmt.prepare_status("outbox query");
+  stmt.bind(1, group.view());
+  stmt.bind(2, after_seq);
+  stmt.bind(3, relay_url);
+  stmt.bind(4, sql_limit(limit));
+  return read_outbox_rows(db_, stmt);
+}
+
+Result<OutboxAckResult> LocalStore::outbox_ack(const GroupId& group, const BlobId& blob, const std::string& relay_url) {
+  Transaction tx(db_);
+  if (!tx.active()) return sqlite_error(db_, "starting outbox ack transaction");
+  OutboxAckResult result;
+  {
+    Statement stmt(db_, "SELECT 1 FROM outbox WHERE group_id = ? AND blob_id = ?");
+    if (!stmt.ok()) return stmt.prepare_status("outbox lookup");
+    stmt.bind(1, group.view());
+    stmt.bind(2, blob.view());
+    const int rc = stmt.step();
+    if (rc == SQLITE_DONE) return result;  // acked through another path already (e.g. a flush)
+    if (rc != SQLITE_ROW) return sqlite_error(db_, "reading outbox");
+    result.queued = true;
+  }
+  {
+    Statement stmt(db_, "INSERT OR IGNORE INTO outbox_acks (group_id, blob_id, relay_url) VALUES (?, ?, ?)");
+    if (!stmt.ok()) return stmt.prepare_status("outbox ack insert");
+    stmt.bind(1, group.view());
+    stmt.bind(2, blob.view());
+    stmt.bind(3, relay_url);
+    if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "recording outbox ack");
+    const bool inserted = sqlite3_changes(db_) > 0;
+    Statement count(db_, "SELECT count(*) FROM outbox_acks WHERE group_id = ? AND blob_id = ?");
+    if (!count.ok()) return count.prepare_status("outbox ack count");
+    count.bind(1, group.view());
+    count.bind(2, blob.view());
+    if (count.step() != SQLITE_ROW) return sqlite_error(db_, "counting outbox acks");
+    result.first = inserted && count.column_int(0) == 1;
+  }
+  {
+    // Relays of the group that still have to store it. A group with no relay rows (cannot happen
+    // after migration 2) counts as fully acked, so an entry never gets stuck.
+    Statement stmt(db_,
+                   "SELECT count(*) FROM group_relays r WHERE r.group_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
+                   "outbox_acks a WHERE a.group_id = ?1 AND a.blob_id = ?2 AND a.relay_url = r.relay_url)");
+    if (!stmt.ok()) return stmt.prepare_status("outbox pending relays");
+    stmt.bind(1, group.view());
+    stmt.bind(2, blob.view());
+    if (stmt.step() != SQLITE_ROW) return sqlite_error(db_, "counting pending relays");
+    result.removed = stmt.column_int(0) == 0;
+  }
+  if (result.removed) {
+    for (const char* sql : {"DELETE FROM outbox WHERE group_id = ? AND blob_id = ?",
+                            "DELETE FROM outbox_acks WHERE group_id = ? AND blob_id = ?"}) {
+      Statement stmt(db_, sql);
+      if (!stmt.ok()) return stmt.prepare_status("outbox delete");
+      stmt.bind(1, group.view());
+      stmt.bind(2, blob.view());
+      if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "deleting outbox entry");
+    }
+  }
+  if (Status committed = tx.commit(); !committed) return committed;
+  return result;
+}
+
+Status LocalStore::outbox_remove(const GroupId& group, const BlobId& blob) {
+  Transaction tx(db_);
+  if (!tx.active()) return sqlite_error(db_, "starting outbox delete");
+  for (const char* sql : {"DELETE FROM outbox WHERE group_id = ? AND blob_id = ?",
+                          "DELETE FROM outbox_acks WHERE group_id = ? AND blob_id = ?"}) {
+    Statement stmt(db_, sql);
+    if (!stmt.ok()) return stmt.prepare_status("outbox delete");
+    stmt.bind(1, group.view());
+    stmt.bind(2, blob.view());
+    if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "deleting outbox entry");
+  }
+  return tx.commit();
 }
 
 Result<std::uint64_t> LocalStore::outbox_count() {

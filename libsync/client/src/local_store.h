@@ -1,8 +1,10 @@
 // LocalStore: the device's SQLite file (<home>/blindsync.db), private to the client library.
 //
-// Tables: identity (device seed + name), groups (id, name, secret, relay), cursors (per group and
-// relay: last delivered cursor + relay epoch), outbox (sealed pushes not yet acked, in order) and
-// seen_blobs (blob ids already handed to the app, to deduplicate a re-pull after a relay reset).
+// Tables: identity (device seed + name), groups (id, name, secret, primary relay), group_relays
+// (every relay of a group, the primary first), cursors (per group and relay: last delivered cursor
+// + relay epoch), outbox (sealed pushes not yet acked by every relay of their group, in order),
+// outbox_acks (which relays acked an outbox entry so far) and seen_blobs (blob ids already handed
+// to the app, to deduplicate a re-pull after a relay reset and blobs that arrive via two relays).
 //
 // The home directory is created 0700 and the file 0600 before SQLite opens it (SQLite gives its
 // -wal/-shm files the database file's mode). WAL mode, synchronous=FULL (an outbox row written by
@@ -10,7 +12,8 @@
 // Schema migrations are driven by PRAGMA user_version.
 //
 // Secrets (seed, group secret) are returned in Secret32, which wipes itself; callers keep them no
-// longer than needed. Thread-safety: none; one LocalStore per thread.
+// longer than needed. Thread-safety: none; one LocalStore per thread (the AsyncClient's worker
+// thread owns its own LocalStore).
 #pragma once
 
 #include <array>
@@ -29,7 +32,8 @@ struct sqlite3;
 namespace blindsync::client_detail {
 
 inline constexpr const char* kStoreFileName = "blindsync.db";
-inline constexpr int kStoreSchemaVersion = 1;
+// 1: identity, groups, cursors, outbox, seen_blobs. 2: group_relays, outbox_acks.
+inline constexpr int kStoreSchemaVersion = 2;
 
 // 32 secret bytes that are wiped when destroyed. Move-only so copies are deliberate (copy_from).
 class Secret32 {
@@ -62,6 +66,13 @@ struct GroupRecord {
   RelayId relay_id;
 };
 
+// One relay of a group (the primary one is also in GroupRecord).
+struct GroupRelay {
+  std::string url;
+  RelayId relay_id;
+  friend bool operator==(const GroupRelay&, const GroupRelay&) = default;
+};
+
 struct CursorRecord {
   Cursor cursor = 0;
   std::uint64_t epoch = 0;  // 0 = never connected
@@ -81,6 +92,18 @@ struct SeenBlob {
   Cursor cursor = 0;
 };
 
+struct RelayCursor {
+  std::string relay_url;
+  Cursor cursor = 0;
+};
+
+// What recording one relay's ack of an outbox entry did.
+struct OutboxAckResult {
+  bool queued = false;   // the entry was still in the outbox
+  bool first = false;    // this was the first relay to ack it
+  bool removed = false;  // every relay of the group has acked it now: it left the outbox
+};
+
 class LocalStore {
  public:
   // Creates home_dir (0700) and the store file (0600) when missing, then migrates the schema.
@@ -97,9 +120,13 @@ class LocalStore {
   Status save_identity(const Secret32& seed, const std::string& name);
 
   // ---- groups ----
-  // kAlreadyExists if the group is stored.
-  Status insert_group(const GroupRecord& group, const Secret32& secret);
+  // kAlreadyExists if the group is stored. The group's relays are group.relay_url (the primary)
+  // followed by more_relays (in that order; a URL listed twice is stored once).
+  Status insert_group(const GroupRecord& group, const Secret32& secret,
+                      const std::vector<GroupRelay>& more_relays = {});
   Result<std::vector<GroupRecord>> list_groups();
+  // Every relay of the group, the primary first; empty for an unknown group.
+  Result<std::vector<GroupRelay>> list_group_relays(const GroupId& group);
   Result<std::optional<GroupRecord>> load_group(const GroupId& group);
   // kNotFound if the group is not stored.
   Result<Secret32> load_group_secret(const GroupId& group);
@@ -112,6 +139,9 @@ class LocalStore {
   // In one transaction: records the seen blobs and moves the cursor forward to `cursor` (never back).
   Status advance_cursor(const GroupId& group, const std::string& relay_url, Cursor cursor,
                         const std::vector<SeenBlob>& seen);
+  // The same for several relays of one group at once (one transaction).
+  Status commit_delivery(const GroupId& group, const std::vector<RelayCursor>& cursors,
+                         const std::vector<SeenBlob>& seen);
 
   // ---- seen blobs ----
   Result<bool> is_seen(const GroupId& group, const BlobId& blob);
@@ -124,6 +154,13 @@ class LocalStore {
   // Entries of one group in insertion order (at most `limit`, with seq > after_seq).
   Result<std::vector<OutboxEntry>> outbox_list(const GroupId& group, std::size_t limit = SIZE_MAX,
                                                std::int64_t after_seq = 0);
+  // Entries of one group that relay_url has not acked yet, in insertion order.
+  Result<std::vector<OutboxEntry>> outbox_list_for_relay(const GroupId& group, const std::string& relay_url,
+                                                         std::size_t limit = SIZE_MAX, std::int64_t after_seq = 0);
+  // Records that relay_url stored the entry; once every relay of the group has, the entry leaves
+  // the outbox. An entry no longer queued reports queued = false and changes nothing.
+  Result<OutboxAckResult> outbox_ack(const GroupId& group, const BlobId& blob, const std::string& relay_url);
+  // Removes the entry whatever relays acked it (single-relay flush, or a blob no relay accepts).
   Status outbox_remove(const GroupId& group, const BlobId& blob);
   Result<std::uint64_t> outbox_count();
   Result<std::uint64_t> outbox_count(const GroupId& group);

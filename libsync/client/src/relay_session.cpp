@@ -45,6 +45,17 @@ RelaySession::RelaySession(std::unique_ptr<Transport> transport, std::chrono::mi
 RelaySession::~RelaySession() { close(); }
 
 Result<std::unique_ptr<RelaySession>> RelaySession::open(const TransportFactory& factory, const SessionParams& params) {
+  auto session = connect(factory, params);
+  if (!session) return session.error();
+  if (Status status = (*session)->handshake(params); !status) {
+    (*session)->close();
+    return status;
+  }
+  return session;
+}
+
+Result<std::unique_ptr<RelaySession>> RelaySession::connect(const TransportFactory& factory,
+                                                            const SessionParams& params) {
   if (!factory) return Status(Code::kInvalidArgument, "no transport configured (ClientOptions.transport is empty)");
   if (params.device_key == nullptr || params.group_auth_key == nullptr) {
     return Status(Code::kInvalidArgument, "session needs a device key and a group key");
@@ -56,14 +67,11 @@ Result<std::unique_ptr<RelaySession>> RelaySession::open(const TransportFactory&
     return Status(transport.error().code(), "cannot reach relay " + params.relay_url + ": " + transport.error().message());
   }
   if (!*transport) return Status(Code::kInternal, "transport factory returned no transport");
-  std::unique_ptr<RelaySession> session(
+  return std::unique_ptr<RelaySession>(
       new RelaySession(std::move(*transport), params.timeout, transport_options.max_message_bytes));
-  if (Status status = session->handshake(params); !status) {
-    session->close();
-    return status;
-  }
-  return session;
 }
+
+void RelaySession::interrupt() { transport_->close(); }
 
 Status RelaySession::handshake(const SessionParams& params) {
   auto first = receive(timeout_);
@@ -124,24 +132,43 @@ Status RelaySession::handshake(const SessionParams& params) {
 }
 
 Result<std::uint32_t> RelaySession::send(Message message) {
-  if (!failure_.is_ok()) return failure_;
-  const MessageType type = type_of(message);
-  if (Status allowed = machine_.on_send(type); !allowed) {
-    return Status(Code::kInvalidState, "cannot send " + std::string(message_type_name(type)) + " now: " +
-                                           allowed.message());
+  std::uint32_t request_id = 0;
+  {
+    std::lock_guard lock(mu_);
+    request_id = next_request_id_;
+    next_request_id_ = next_request_id_ == UINT32_MAX ? 1 : next_request_id_ + 1;  // 0 is the relay's
   }
-  const std::uint32_t request_id = next_request_id_;
-  next_request_id_ = next_request_id_ == UINT32_MAX ? 1 : next_request_id_ + 1;  // 0 is the relay's
+  if (Status sent = send_frame(request_id, std::move(message)); !sent) return sent;
+  return request_id;
+}
+
+Status RelaySession::send_as(std::uint32_t request_id, Message message) {
+  return send_frame(request_id, std::move(message));
+}
+
+Status RelaySession::send_frame(std::uint32_t request_id, Message message) {
+  const MessageType type = type_of(message);
+  {
+    std::lock_guard lock(mu_);
+    if (!failure_.is_ok()) return failure_;
+    if (Status allowed = machine_.on_send(type); !allowed) {
+      return Status(Code::kInvalidState, "cannot send " + std::string(message_type_name(type)) + " now: " +
+                                             allowed.message());
+    }
+  }
   const Bytes bytes = encode_frame(Frame{request_id, std::move(message)});
   if (Status sent = transport_->send(bytes); !sent) {
     return fail(Status(sent.code() == Code::kTimeout ? Code::kTimeout : Code::kConnectionClosed,
                        "sending " + std::string(message_type_name(type)) + " failed: " + sent.message()));
   }
-  return request_id;
+  return Status::ok();
 }
 
 Result<Frame> RelaySession::receive(std::chrono::milliseconds timeout) {
-  if (!failure_.is_ok()) return failure_;
+  {
+    std::lock_guard lock(mu_);
+    if (!failure_.is_ok()) return failure_;
+  }
   auto bytes = transport_->receive(timeout);
   if (!bytes) {
     if (bytes.error().code() == Code::kTimeout) return bytes.error();
@@ -154,7 +181,13 @@ Result<Frame> RelaySession::receive(std::chrono::milliseconds timeout) {
                        "relay sent a malformed frame: " + frame.error().message()));
   }
   const MessageType type = frame->type();
-  const Status allowed = machine_.on_receive(type);
+  Status allowed;
+  {
+    std::lock_guard lock(mu_);
+    // A frame that raced with a local close is not delivered.
+    if (!failure_.is_ok()) return failure_;
+    allowed = machine_.on_receive(type);
+  }
   if (const auto* error = std::get_if<Error>(&frame->message); error != nullptr && !allowed) {
     // An ERROR the state machine did not expect (e.g. during the handshake) still explains itself.
     return fail(relay_error_status(*error));
@@ -170,25 +203,36 @@ Result<Frame> RelaySession::receive(std::chrono::milliseconds timeout) {
 }
 
 Status RelaySession::fail(Status status) {
-  if (failure_.is_ok()) failure_ = status;
-  machine_.begin_close();
-  if (transport_) transport_->close();
+  {
+    std::lock_guard lock(mu_);
+    if (failure_.is_ok()) failure_ = status;
+    machine_.begin_close();
+  }
+  transport_->close();
+  std::lock_guard lock(mu_);
   machine_.on_closed();
   return status;
 }
 
 void RelaySession::close() {
-  if (!transport_) return;
-  if (failure_.is_ok() && machine_.is_active()) {
-    // Best effort: the relay logs a clean goodbye instead of a dropped connection.
-    if (machine_.on_send(MessageType::kBye).is_ok()) {
-      const Bytes bye = encode_frame(Frame{next_request_id_, Bye{0, "done"}});
-      (void)transport_->send(bye);
+  bool say_bye = false;
+  std::uint32_t bye_id = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (failure_.is_ok() && machine_.is_active() && machine_.on_send(MessageType::kBye).is_ok()) {
+      say_bye = true;
+      bye_id = next_request_id_;
     }
+    if (failure_.is_ok()) failure_ = Status(Code::kConnectionClosed, "session closed");
+    machine_.begin_close();
   }
-  if (failure_.is_ok()) failure_ = Status(Code::kConnectionClosed, "session closed");
-  machine_.begin_close();
+  if (say_bye) {
+    // Best effort: the relay logs a clean goodbye instead of a dropped connection.
+    const Bytes bye = encode_frame(Frame{bye_id, Bye{0, "done"}});
+    (void)transport_->send(bye);
+  }
   transport_->close();
+  std::lock_guard lock(mu_);
   machine_.on_closed();
 }
 

@@ -8,12 +8,16 @@
 // of place is refused before the caller sees it. Frames are decoded with explicit limits.
 //
 // The session owns its Transport; the destructor says BYE and closes it.
-// Thread-safety: none; used by one Client call at a time.
+// Thread-safety: open() and the handshake run on one thread. Once open, send()/send_as() may run on
+// one thread while receive() runs on another (the Transport allows one sender and one receiver),
+// and close() may be called from either; the state machine and failure status are guarded by an
+// internal mutex that is never held while the transport blocks.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -44,6 +48,13 @@ Status relay_error_status(const Error& error);
 class RelaySession {
  public:
   static Result<std::unique_ptr<RelaySession>> open(const TransportFactory& factory, const SessionParams& params);
+  // Connects through the factory only (no handshake yet), so that a caller can keep a way to
+  // interrupt the handshake: transport() may be closed from another thread.
+  static Result<std::unique_ptr<RelaySession>> connect(const TransportFactory& factory, const SessionParams& params);
+  // Runs the handshake on a session made by connect(). REQUIRES: called once.
+  Status handshake(const SessionParams& params);
+  // Closes the transport from any thread (e.g. to interrupt a handshake); the session then fails.
+  void interrupt();
   ~RelaySession();
   RelaySession(const RelaySession&) = delete;
   RelaySession& operator=(const RelaySession&) = delete;
@@ -55,6 +66,9 @@ class RelaySession {
 
   // Sends a request with a fresh request_id and returns that id.
   Result<std::uint32_t> send(Message message);
+  // Sends with a request_id the caller chose (callers that match replies themselves).
+  // REQUIRES: request_id != 0 (0 marks relay-initiated frames).
+  Status send_as(std::uint32_t request_id, Message message);
   // The next frame, waiting at most `timeout`. kTimeout leaves the session usable. A BYE, a closed
   // transport or a frame that is malformed or out of place ends the session: kConnectionClosed
   // (BYE / closed) or kInvalidMessage / kInvalidState, and every later call fails the same way.
@@ -65,10 +79,11 @@ class RelaySession {
  private:
   RelaySession(std::unique_ptr<Transport> transport, std::chrono::milliseconds timeout,
                std::size_t max_frame_bytes);
-  Status handshake(const SessionParams& params);
+  Status send_frame(std::uint32_t request_id, Message message);
   Status fail(Status status);
 
-  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Transport> transport_;  // set at construction, never reset
+  mutable std::mutex mu_;                 // guards machine_, next_request_id_, failure_
   SessionMachine machine_;
   std::chrono::milliseconds timeout_;
   DecodeLimits decode_limits_;

@@ -1,4 +1,10 @@
-// WebSocket client Transport over Boost.Beast.
+// WebSocket client Transport over Boost.Beast: ws:// over TCP, wss:// over TLS 1.2+ (OpenSSL).
+//
+// URLs: ws://host[:port]/path (port 80 by default), wss://host[:port]/path (443 by default).
+// wss:// checks the relay's certificate against the system CAs and the host name (SNI is sent for
+// host names), unless TransportOptions::pinned_cert_sha256 is set: then exactly the leaf
+// certificate with that SHA-256 (over its DER encoding) is accepted, whoever issued it, so a relay
+// with a self-signed certificate can be trusted by pinning it. A pin with a ws:// URL is refused.
 //
 // Each WsTransport owns an io_context running on its own thread; every Beast call happens on
 // that thread. The blocking public calls (send, receive, close) hand work to it with asio::post
@@ -13,7 +19,13 @@
 
 #include "blindsync/transport_ws/ws_transport.h"
 
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <charconv>
 #include <condition_variable>
 #include <deque>
@@ -21,6 +33,7 @@
 #include <optional>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 
 #include "asio.h"
 
@@ -38,24 +51,31 @@ constexpr std::chrono::seconds kIdleTimeout{60};
 // How long the destructor waits for the close handshake before dropping the connection.
 constexpr std::chrono::seconds kCloseWait{2};
 
+using PlainLayer = beast::tcp_stream;
+using TlsLayer = beast::ssl_stream<beast::tcp_stream>;
+using CertDigest = std::array<std::uint8_t, 32>;  // SHA-256
+
 struct WsUrl {
+  bool tls = false;  // wss://
   std::string host;  // without brackets for IPv6 literals
   std::uint16_t port = 80;
   std::string path = "/v1/sync";
   std::string host_header;  // "host[:port]" as sent in the HTTP upgrade
+  std::string scheme() const { return tls ? "wss://" : "ws://"; }
 };
 
 Result<WsUrl> parse_ws_url(const std::string& url) {
-  constexpr std::string_view kScheme = "ws://";
   std::string_view rest(url);
-  if (rest.size() >= 6 && rest.substr(0, 6) == "wss://") {
-    return Status(Code::kInvalidArgument, "wss:// is not supported yet; use ws:// (" + url + ")");
-  }
-  if (rest.substr(0, kScheme.size()) != kScheme) {
-    return Status(Code::kInvalidArgument, "relay URL must start with ws:// (got '" + url + "')");
-  }
-  rest.remove_prefix(kScheme.size());
   WsUrl out;
+  if (rest.substr(0, 6) == "wss://") {
+    out.tls = true;
+    out.port = 443;
+    rest.remove_prefix(6);
+  } else if (rest.substr(0, 5) == "ws://") {
+    rest.remove_prefix(5);
+  } else {
+    return Status(Code::kInvalidArgument, "relay URL must start with ws:// or wss:// (got '" + url + "')");
+  }
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   if (slash != std::string_view::npos) {
@@ -105,14 +125,58 @@ Result<WsUrl> parse_ws_url(const std::string& url) {
   }
   const bool v6 = out.host.find(':') != std::string::npos;
   out.host_header = v6 ? "[" + out.host + "]" : out.host;
-  if (out.port != 80) out.host_header += ":" + std::to_string(out.port);
+  if (out.port != (out.tls ? 443 : 80)) out.host_header += ":" + std::to_string(out.port);
   return out;
 }
 
+// "AB:CD:..." or "abcd..." (64 hex digits) -> 32 bytes.
+Result<CertDigest> parse_pin(std::string_view text) {
+  std::string hex;
+  for (char c : text) {
+    if (c == ':' || std::isspace(static_cast<unsigned char>(c))) continue;
+    hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  auto bytes = from_hex(hex);
+  if (!bytes || bytes->size() != 32) {
+    return Status(Code::kInvalidArgument,
+                  "pinned_cert_sha256 must be a SHA-256 fingerprint: 64 hex digits, colons allowed");
+  }
+  CertDigest digest{};
+  std::copy(bytes->begin(), bytes->end(), digest.begin());
+  return digest;
+}
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// NextLayer is PlainLayer (ws://) or TlsLayer (wss://).
+template <typename NextLayer>
 class WsTransport final : public Transport {
+  static constexpr bool kTls = std::is_same_v<NextLayer, TlsLayer>;
+
  public:
-  WsTransport(WsUrl url, const TransportOptions& options)
-      : url_(std::move(url)), options_(options), work_(asio::make_work_guard(ioc_)), resolver_(ioc_), ws_(ioc_) {}
+  WsTransport(WsUrl url, const TransportOptions& options, std::optional<CertDigest> pin)
+    requires(!kTls)
+      : url_(std::move(url)),
+        options_(options),
+        pin_(pin),
+        work_(asio::make_work_guard(ioc_)),
+        resolver_(ioc_),
+        tls_context_(ssl::context::tls_client),
+        ws_(ioc_) {}
+
+  WsTransport(WsUrl url, const TransportOptions& options, std::optional<CertDigest> pin)
+    requires(kTls)
+      : url_(std::move(url)),
+        options_(options),
+        pin_(pin),
+        work_(asio::make_work_guard(ioc_)),
+        resolver_(ioc_),
+        tls_context_(make_tls_context()),
+        ws_(ioc_, tls_context_) {}
 
   WsTransport(const WsTransport&) = delete;
   WsTransport& operator=(const WsTransport&) = delete;
@@ -228,8 +292,65 @@ class WsTransport final : public Transport {
                               "cannot connect to " + url_.host_header + ": " + ec.message()));
         return;
       }
-      start_handshake();
+      if constexpr (kTls) {
+        start_tls_handshake();
+      } else {
+        start_handshake();
+      }
     });
+  }
+
+  // TLS 1.2+, certificates checked as the URL and options ask (system CAs + host name, or the pin).
+  ssl::context make_tls_context() {
+    ssl::context context(ssl::context::tls_client);
+    error_code ec;
+    context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                            ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                        ec);
+    context.set_verify_mode(ssl::verify_peer, ec);
+    if (pin_) {
+      // Exactly the pinned leaf certificate: the chain above it is not consulted (a self-signed
+      // relay has none), the host name neither (the pin names the certificate itself).
+      context.set_verify_callback(
+          [this](bool, ssl::verify_context& verify) {
+            X509_STORE_CTX* store = verify.native_handle();
+            if (X509_STORE_CTX_get_error_depth(store) > 0) return true;
+            X509* cert = X509_STORE_CTX_get_current_cert(store);
+            CertDigest digest{};
+            unsigned int length = 0;
+            if (cert == nullptr || X509_digest(cert, EVP_sha256(), digest.data(), &length) != 1 ||
+                length != digest.size() || digest != *pin_) {
+              pin_mismatch_ = true;
+              return false;
+            }
+            return true;
+          },
+          ec);
+    } else {
+      context.set_default_verify_paths(ec);  // a failure shows up as a failed verification
+      context.set_verify_callback(ssl::host_name_verification(url_.host), ec);
+    }
+    return context;
+  }
+
+  void start_tls_handshake() {
+    if constexpr (kTls) {
+      if (aborted_) return finish_connect(Status(Code::kConnectionClosed, "connection aborted"));
+      auto& tls = ws_.next_layer();
+      // SNI: name-based virtual hosting in front of the relay needs it; never for IP literals (RFC 6066).
+      if (!is_ip_literal(url_.host)) SSL_set_tlsext_host_name(tls.native_handle(), url_.host.c_str());
+      beast::get_lowest_layer(ws_).expires_after(options_.connect_timeout);
+      tls.async_handshake(ssl::stream_base::client, [this](const error_code& ec) {
+        if (ec) {
+          std::string why = pin_mismatch_ ? "the relay's certificate does not match the pinned SHA-256 fingerprint"
+                                          : ec.message();
+          finish_connect(Status(ec == beast::error::timeout ? Code::kTimeout : Code::kIoError,
+                                "TLS handshake with " + url_.host_header + " failed: " + why));
+          return;
+        }
+        start_handshake();
+      });
+    }
   }
 
   void start_handshake() {
@@ -250,7 +371,8 @@ class WsTransport final : public Transport {
     ws_.async_handshake(url_.host_header, url_.path, [this](const error_code& ec) {
       if (ec) {
         finish_connect(Status(ec == beast::error::timeout ? Code::kTimeout : Code::kIoError,
-                              "WebSocket upgrade at ws://" + url_.host_header + url_.path + " failed: " + ec.message()));
+                              "WebSocket upgrade at " + url_.scheme() + url_.host_header + url_.path +
+                                  " failed: " + ec.message()));
         return;
       }
       connected_ = true;
@@ -459,12 +581,14 @@ class WsTransport final : public Transport {
 
   const WsUrl url_;
   const TransportOptions options_;
+  const std::optional<CertDigest> pin_;
 
   // Declared first so that it is destroyed last (after everything bound to it).
   asio::io_context ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   tcp::resolver resolver_;
-  websocket::stream<beast::tcp_stream> ws_;
+  ssl::context tls_context_;  // before ws_, which refers to it (unused for ws://)
+  websocket::stream<NextLayer> ws_;
   std::thread thread_;
 
   // io-thread state.
@@ -478,6 +602,7 @@ class WsTransport final : public Transport {
   bool close_in_progress_ = false;
   bool close_pending_ = false;
   bool aborted_ = false;
+  bool pin_mismatch_ = false;  // set by the verify callback during the TLS handshake
 
   // Shared between the io thread and callers.
   std::mutex mu_;
@@ -491,6 +616,15 @@ class WsTransport final : public Transport {
   bool io_done_ = false;  // the connection is fully torn down
 };
 
+
+template <typename NextLayer>
+Result<std::unique_ptr<Transport>> connect_as(WsUrl url, const TransportOptions& options,
+                                              std::optional<CertDigest> pin) {
+  auto transport = std::make_unique<WsTransport<NextLayer>>(std::move(url), options, pin);
+  if (Status status = transport->connect(); !status) return status;
+  return std::unique_ptr<Transport>(std::move(transport));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Transport>> connect_websocket(const std::string& url, const TransportOptions& options) {
@@ -498,9 +632,17 @@ Result<std::unique_ptr<Transport>> connect_websocket(const std::string& url, con
     auto parsed = parse_ws_url(url);
     if (!parsed) return parsed.error();
     if (options.max_message_bytes == 0) return Status(Code::kInvalidArgument, "max_message_bytes must be > 0");
-    auto transport = std::make_unique<WsTransport>(std::move(*parsed), options);
-    if (Status status = transport->connect(); !status) return status;
-    return std::unique_ptr<Transport>(std::move(transport));
+    std::optional<CertDigest> pin;
+    if (!options.pinned_cert_sha256.empty()) {
+      if (!parsed->tls) {
+        return Status(Code::kInvalidArgument, "pinned_cert_sha256 needs a wss:// URL (got '" + url + "')");
+      }
+      auto digest = parse_pin(options.pinned_cert_sha256);
+      if (!digest) return digest.error();
+      pin = *digest;
+    }
+    if (parsed->tls) return connect_as<TlsLayer>(std::move(*parsed), options, pin);
+    return connect_as<PlainLayer>(std::move(*parsed), options, pin);
   } catch (const std::exception& e) {
     return Status(Code::kIoError, std::string("cannot open WebSocket transport: ") + e.what());
   }

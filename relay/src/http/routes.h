@@ -2,6 +2,8 @@
 // on its own (net/ maps the answer onto responses).
 //
 //   GET /health                      -> kHealth
+//   GET /metrics                     -> kMetrics (Prometheus text; net/ answers 404 on the main
+//                                       port when a separate metrics_listen port serves it)
 //   GET /v1/sync with Upgrade        -> kSync (WebSocket)
 //   GET /v1/sync without Upgrade     -> kUpgradeRequired (426)
 //   any other method on those paths  -> kMethodNotAllowed (405, Allow: GET)
@@ -16,8 +18,9 @@ namespace blindsync::relay {
 
 inline constexpr std::string_view kSyncPath = "/v1/sync";
 inline constexpr std::string_view kHealthPath = "/health";
+inline constexpr std::string_view kMetricsPath = "/metrics";
 
-enum class Route { kHealth, kSync, kUpgradeRequired, kMethodNotAllowed, kNotFound };
+enum class Route { kHealth, kSync, kUpgradeRequired, kMethodNotAllowed, kNotFound, kMetrics };
 
 Route route_request(std::string_view method, std::string_view target, bool websocket_upgrade) noexcept;
 

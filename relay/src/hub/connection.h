@@ -34,6 +34,11 @@ class Connection {
 
   // "ip:port" of the peer, for logs.
   virtual std::string remote_address() const = 0;
+
+  // True while the send queue is more than half full (a slow reader). The hub then sends NOTIFY
+  // without its inline payload, so a reader that is behind costs ~100 bytes per blob instead of
+  // up to the inline limit; past the full bound the connection closes itself.
+  virtual bool congested() const { return false; }
 };
 
 }  // namespace blindsync::relay

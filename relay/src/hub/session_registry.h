@@ -11,10 +11,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "blindsync/core/ids.h"
@@ -38,11 +40,14 @@ struct RegistryCounts {
 
 class SessionRegistry {
  public:
-  // REQUIRES: max_sessions_per_group >= 1.
-  explicit SessionRegistry(std::size_t max_sessions_per_group);
+  // REQUIRES: max_sessions_per_group >= 1, max_sessions >= 1.
+  explicit SessionRegistry(std::size_t max_sessions_per_group,
+                           std::size_t max_sessions = std::numeric_limits<std::size_t>::max());
 
-  // kGroupFull when the group already has max_sessions_per_group sessions; kAlreadyExists when
-  // session_id is already registered in the group. Nothing is added on failure.
+  // kRelayOverloaded when the relay already has max_sessions sessions; kGroupFull when the group
+  // already has max_sessions_per_group; kAlreadyExists when session_id is already registered in
+  // the group. The checks and the insertion are one step under the lock, so concurrent HELLOs can
+  // never overshoot a limit. Nothing is added on failure.
   Status add(const GroupId& group, RegisteredSession session);
   // True if the session was registered (and is now removed). A group left empty is forgotten.
   bool remove(const GroupId& group, std::uint64_t session_id);
@@ -51,6 +56,13 @@ class SessionRegistry {
   std::vector<std::shared_ptr<Connection>> peers_of(const GroupId& group, std::uint64_t except_session_id) const;
   // Copies of the group's sessions, in registration order.
   std::vector<RegisteredSession> sessions_of(const GroupId& group) const;
+  // The highest cursor the hub has seen handed out in a group with online sessions (WELCOME,
+  // PUSH_ACK, PULL_RESPONSE). Forgotten with the group's last session.
+  void note_cursor(const GroupId& group, Cursor cursor);
+  Cursor known_cursor(const GroupId& group) const;
+
+  // (group, device) of every registered session, each pair once.
+  std::vector<std::pair<GroupId, DeviceId>> online_devices() const;
   // Every registered connection (for shutdown).
   std::vector<std::shared_ptr<Connection>> all_connections() const;
 
@@ -60,8 +72,10 @@ class SessionRegistry {
 
  private:
   const std::size_t max_per_group_;
+  const std::size_t max_sessions_;
   mutable std::mutex mutex_;
   std::unordered_map<GroupId, std::vector<RegisteredSession>, FixedIdHash> groups_;
+  std::unordered_map<GroupId, Cursor, FixedIdHash> known_cursors_;  // keys: a subset of groups_
   std::size_t session_count_ = 0;
 };
 

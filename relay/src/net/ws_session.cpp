@@ -3,22 +3,31 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "hub/close_codes.h"
 #include "http/health.h"
 #include "http/routes.h"
+#include "limits/connection_limiter.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_text.h"
 
 namespace blindsync::relay::net {
 namespace {
 
 using asio::awaitable;
 using asio::use_awaitable;
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 std::string_view to_std(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
@@ -34,7 +43,7 @@ std::string format_endpoint(const tcp::socket& socket) {
 bool is_quiet_end(const error_code& ec) {
   return ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-         ec == asio::error::broken_pipe || ec == websocket::error::closed;
+         ec == asio::error::broken_pipe || ec == websocket::error::closed || ec == ssl::error::stream_truncated;
 }
 
 // Logs what escaped a coroutine (only allocation failures can: every I/O result is an error_code).
@@ -43,79 +52,124 @@ void log_exception(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
-    spdlog::error("connection task failed: {}", ex.what());
+    spdlog::error("connection task failed error=\"{}\"", ex.what());
   } catch (...) {
     spdlog::error("connection task failed");
   }
 }
 
-}  // namespace
+std::uint64_t seconds_since(std::chrono::steady_clock::time_point start) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count());
+}
 
-class WsSession final : public Connection, public std::enable_shared_from_this<WsSession> {
+// Stream is PlainStream or TlsStream: the layer under the WebSocket, which also carries HTTP.
+template <typename Stream>
+class WsSession final : public Connection, public NetConnection, public std::enable_shared_from_this<WsSession<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
-  WsSession(tcp::socket socket, NetContext& context)
+  WsSession(tcp::socket socket, NetContext& context, Listener listener)
+    requires(!kTls)
       : context_(context),
+        listener_(listener),
         executor_(socket.get_executor()),
         remote_(format_endpoint(socket)),
         ws_(std::move(socket)) {}
 
+  WsSession(tcp::socket socket, NetContext& context, Listener listener)
+    requires(kTls)
+      : context_(context),
+        listener_(listener),
+        executor_(socket.get_executor()),
+        remote_(format_endpoint(socket)),
+        ws_(std::move(socket), *context.tls) {}
+
   static awaitable<void> run(std::shared_ptr<WsSession> self) { co_await self->serve(); }
 
   void send(Bytes frame) override {
-    asio::post(executor_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
+    asio::post(executor_, [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
       self->enqueue(std::move(frame));
     });
   }
 
   void close(std::uint16_t code, std::string_view reason) override {
-    asio::post(executor_, [self = shared_from_this(), code, reason = std::string(reason)]() {
+    asio::post(executor_, [self = this->shared_from_this(), code, reason = std::string(reason)]() {
       self->request_close(code, reason);
     });
   }
 
   std::string remote_address() const override { return remote_; }
 
+  // Past half of either queue bound the hub drops NOTIFY payloads for this reader (limits).
+  bool congested() const override {
+    const ServerOptions& options = context_.options;
+    return queued_frames_.load(std::memory_order_relaxed) * 2 > options.max_queued_frames ||
+           queued_bytes_.load(std::memory_order_relaxed) * 2 > options.max_queued_bytes;
+  }
+
+  // The per-address connection slot (Hub::admit_connection), given back when serve() ends.
+  void hold_slot(std::optional<ConnectionSlot> slot) { slot_ = std::move(slot); }
+
   const asio::any_io_executor& executor() const noexcept { return executor_; }
 
-  void abort(bool http_only) {
-    asio::post(executor_, [self = shared_from_this(), http_only]() {
+  void abort(bool http_only) override {
+    asio::post(executor_, [self = this->shared_from_this(), http_only]() {
       if (http_only && self->phase_ != Phase::kHttp) return;
       error_code ec;
-      beast::get_lowest_layer(self->ws_).socket().close(ec);
+      self->socket().close(ec);
     });
   }
 
  private:
   enum class Phase { kHttp, kWebSocket, kDone };
 
+  tcp::socket& socket() { return beast::get_lowest_layer(ws_).socket(); }
+
   awaitable<void> serve() {
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     try {
-      co_await serve_http();
+      if (co_await tls_handshake()) co_await serve_http();
     } catch (...) {
       log_exception(std::current_exception());
     }
     phase_ = Phase::kDone;
     queue_.clear();
     queued_bytes_ = 0;
+    queued_frames_ = 0;
     if (hub_open_) context_.hub.on_close(self);
     error_code ec;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(ws_).socket().close(ec);
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().close(ec);
+    slot_.reset();
     std::lock_guard lock(context_.mutex);
-    context_.connections.erase(this);
+    context_.connections.erase(static_cast<const NetConnection*>(this));
+  }
+
+  // TLS only: the server side of the handshake, bounded like an HTTP read.
+  awaitable<bool> tls_handshake() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(ws_).expires_after(context_.options.tls_handshake_timeout);
+      error_code ec;
+      co_await ws_.next_layer().async_handshake(ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        spdlog::debug("tls handshake failed remote={} error=\"{}\"", remote_, ec.message());
+        co_return false;
+      }
+    }
+    co_return true;
   }
 
   // HTTP/1.1 requests until an upgrade at /v1/sync, an error, a timeout or "Connection: close".
   awaitable<void> serve_http() {
-    auto& stream = beast::get_lowest_layer(ws_);
+    auto& stream = ws_.next_layer();
     const ServerOptions& options = context_.options;
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.http_header_limit));
       parser.body_limit(options.http_body_limit);
-      stream.expires_after(options.http_timeout);
+      beast::get_lowest_layer(ws_).expires_after(options.http_timeout);
       error_code ec;
       // Only the header is read: nothing the relay serves takes a body. Refusing bodies before
       // reading them also keeps requests away from Boost 1.74 Beast's chunk parser, whose
@@ -136,8 +190,9 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
         co_return;
       }
       http::request<http::string_body> request = parser.release();
-      const Route route =
+      Route route =
           route_request(to_std(request.method_string()), to_std(request.target()), websocket::is_upgrade(request));
+      if (!served_here(route)) route = Route::kNotFound;
       const bool keep_alive = request.keep_alive() && !context_.stopping.load();
       const unsigned version = request.version();
       bool ok = true;
@@ -151,6 +206,9 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
           co_return;
         case Route::kHealth:
           ok = co_await respond_health(version, keep_alive);
+          break;
+        case Route::kMetrics:
+          ok = co_await respond_metrics(version, keep_alive);
           break;
         case Route::kUpgradeRequired:
           ok = co_await respond(http::status::upgrade_required, version, "use a WebSocket upgrade here\n",
@@ -167,12 +225,21 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     }
   }
 
+  // The metrics port serves /metrics and /health only; the main port serves /metrics only when no
+  // metrics port exists (an operator who set one wants metrics off the public port).
+  bool served_here(Route route) const {
+    if (route == Route::kMetrics) {
+      return context_.metrics != nullptr && (listener_ == Listener::kMetrics || !context_.options.metrics_listen);
+    }
+    if (listener_ == Listener::kMetrics) return route == Route::kHealth || route == Route::kMethodNotAllowed;
+    return true;
+  }
+
   awaitable<bool> respond_health(unsigned version, bool keep_alive) {
     const HubCounts counts = context_.hub.counts();
     HealthReport report;
     report.relay_id_hex = context_.hub.relay_id().to_hex();
-    report.uptime_seconds = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - context_.started).count());
+    report.uptime_seconds = seconds_since(context_.started);
     report.connections = counts.connections;
     report.sessions = counts.sessions;
     report.groups = counts.groups;
@@ -180,10 +247,22 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
       report.blobs_buffered = stats->blobs;
       report.bytes_buffered = stats->bytes;
     } else {
-      spdlog::warn("health: store statistics unavailable: {}", stats.error().to_string());
+      spdlog::warn("health: store statistics unavailable error=\"{}\"", stats.error().to_string());
     }
     const auto status = health_ok(report) ? http::status::ok : http::status::service_unavailable;
     co_return co_await respond(status, version, render_health_json(report) + "\n", keep_alive, "application/json");
+  }
+
+  awaitable<bool> respond_metrics(unsigned version, bool keep_alive) {
+    const HubCounts counts = context_.hub.counts();
+    MetricsGauges gauges;
+    gauges.uptime_seconds = seconds_since(context_.started);
+    gauges.connections = counts.connections;
+    gauges.sessions = counts.sessions;
+    gauges.groups = counts.groups;
+    if (auto stats = context_.hub.store_stats()) gauges.store = *stats;
+    co_return co_await respond(http::status::ok, version, render_metrics_text(*context_.metrics, gauges), keep_alive,
+                               kMetricsContentType);
   }
 
   // Writes one response; false if the connection is unusable afterwards.
@@ -201,11 +280,17 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     response.keep_alive(keep_alive);
     response.body() = std::move(body);
     response.prepare_payload();
-    auto& stream = beast::get_lowest_layer(ws_);
-    stream.expires_after(context_.options.http_timeout);
+    beast::get_lowest_layer(ws_).expires_after(context_.options.http_timeout);
     error_code ec;
-    co_await http::async_write(stream, response, asio::redirect_error(use_awaitable, ec));
-    if (!ec && !keep_alive) stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    co_await http::async_write(ws_.next_layer(), response, asio::redirect_error(use_awaitable, ec));
+    if (!ec && !keep_alive) {
+      if constexpr (kTls) {
+        // close_notify, so that the client can tell the end of the response from a truncation.
+        co_await ws_.next_layer().async_shutdown(asio::redirect_error(use_awaitable, ec));
+      } else {
+        socket().shutdown(tcp::socket::shutdown_send, ec);
+      }
+    }
     co_return !ec;
   }
 
@@ -215,6 +300,9 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = options.websocket_handshake_timeout;
+    // No traffic for half of it: Beast sends a ping; nothing (not even the pong) for all of it:
+    // the read fails with a timeout and the connection is closed. A peer that vanished without
+    // a FIN (laptop lid closed) is noticed this way.
     timeouts.idle_timeout = options.websocket_idle_timeout;
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
@@ -227,18 +315,19 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     error_code ec;
     co_await ws_.async_accept(request, asio::redirect_error(use_awaitable, ec));
     if (ec) {
-      spdlog::debug("{}: websocket handshake failed: {}", remote_, ec.message());
+      spdlog::debug("websocket handshake failed remote={} error=\"{}\"", remote_, ec.message());
       co_return;
     }
     phase_ = Phase::kWebSocket;
     hub_open_ = true;
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     context_.hub.on_open(self);
 
     beast::flat_buffer buffer;
     for (;;) {
       co_await ws_.async_read(buffer, asio::redirect_error(use_awaitable, ec));
       if (ec) break;
+      if (context_.metrics != nullptr) context_.metrics->bytes_in.fetch_add(buffer.size(), std::memory_order_relaxed);
       if (!ws_.got_binary()) {
         request_close(static_cast<std::uint16_t>(websocket::close_code::unknown_data), "binary messages only");
       } else {
@@ -250,9 +339,13 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
       if (buffer.capacity() > 64 * 1024) buffer.shrink_to_fit();
     }
     if (ec == websocket::error::message_too_big) {
-      spdlog::info("{}: frame over {} bytes, connection closed", remote_, context_.hub.limits().max_frame_bytes);
+      spdlog::info("frame too large, connection closed remote={} limit_bytes={}", remote_,
+                   context_.hub.limits().max_frame_bytes);
+    } else if (ec == beast::error::timeout) {
+      spdlog::debug("idle websocket closed remote={} idle_timeout_ms={}", remote_,
+                    context_.options.websocket_idle_timeout.count());
     } else if (!is_quiet_end(ec)) {
-      spdlog::debug("{}: websocket ended: {}", remote_, ec.message());
+      spdlog::debug("websocket ended remote={} error=\"{}\"", remote_, ec.message());
     }
   }
 
@@ -262,22 +355,24 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     if (phase_ != Phase::kWebSocket || close_requested_ || broken_) return;
     const ServerOptions& options = context_.options;
     if (queue_.size() + 1 > options.max_queued_frames || queued_bytes_ + frame.size() > options.max_queued_bytes) {
-      spdlog::warn("{}: send queue full ({} frames, {} bytes): closing the slow connection", remote_, queue_.size(),
-                   queued_bytes_);
+      spdlog::warn("send queue full, closing slow connection remote={} queued_frames={} queued_bytes={}", remote_,
+                   queue_.size(), queued_bytes_.load());
       queue_.clear();
       queued_bytes_ = 0;
+      queued_frames_ = 0;
       if (writing_) {
         // A write is stuck behind a peer that does not read: a closing handshake would wait
         // behind it too, so cut the socket (the read loop then ends the session).
         broken_ = true;
         error_code ec;
-        beast::get_lowest_layer(ws_).socket().close(ec);
+        socket().close(ec);
       } else {
         request_close(websocket_close_code(Code::kRelayOverloaded), "send queue full");
       }
       return;
     }
     queued_bytes_ += frame.size();
+    ++queued_frames_;
     queue_.push_back(std::move(frame));
     start_writer();
   }
@@ -285,20 +380,21 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
   void request_close(std::uint16_t code, std::string_view reason) {
     if (phase_ == Phase::kHttp) {  // not a WebSocket yet: nothing to say, just drop the socket
       error_code ec;
-      beast::get_lowest_layer(ws_).socket().close(ec);
+      socket().close(ec);
       return;
     }
     if (phase_ != Phase::kWebSocket || close_requested_ || broken_) return;
     close_requested_ = true;
     // RFC 6455 limits a close reason to 123 bytes.
-    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), boost::beast::string_view(reason.data(), std::min<std::size_t>(reason.size(), 123)));
+    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code),
+                                            boost::beast::string_view(reason.data(), std::min<std::size_t>(reason.size(), 123)));
     start_writer();
   }
 
   void start_writer() {
     if (writing_) return;
     writing_ = true;
-    asio::co_spawn(executor_, write_loop(shared_from_this()), log_exception);
+    asio::co_spawn(executor_, write_loop(this->shared_from_this()), log_exception);
   }
 
   static awaitable<void> write_loop(std::shared_ptr<WsSession> self) { co_await self->drain(); }
@@ -310,12 +406,16 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
       Bytes frame = std::move(queue_.front());
       queue_.pop_front();
       queued_bytes_ -= frame.size();
+      --queued_frames_;
       co_await ws_.async_write(asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
       if (ec) {
         broken_ = true;
         queue_.clear();
         queued_bytes_ = 0;
-        beast::get_lowest_layer(ws_).socket().close(ec);  // ends the read loop too
+        queued_frames_ = 0;
+        socket().close(ec);  // ends the read loop too
+      } else if (context_.metrics != nullptr) {
+        context_.metrics->bytes_out.fetch_add(frame.size(), std::memory_order_relaxed);
       }
     }
     if (close_requested_ && !close_sent_ && !broken_ && phase_ == Phase::kWebSocket) {
@@ -327,15 +427,19 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
   }
 
   NetContext& context_;
+  const Listener listener_;
   const asio::any_io_executor executor_;  // this connection's strand
   const std::string remote_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
 
   // Strand-only state.
   Phase phase_ = Phase::kHttp;
   bool hub_open_ = false;
   std::deque<Bytes> queue_;
-  std::size_t queued_bytes_ = 0;
+  // Written on the strand only; atomic so that congested() may read them from any thread.
+  std::atomic<std::size_t> queued_bytes_{0};
+  std::atomic<std::size_t> queued_frames_{0};
+  std::optional<ConnectionSlot> slot_;
   bool writing_ = false;
   bool close_requested_ = false;
   bool close_sent_ = false;
@@ -343,18 +447,42 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
   websocket::close_reason close_reason_;
 };
 
-void start_connection(tcp::socket socket, NetContext& context) {
-  auto session = std::make_shared<WsSession>(std::move(socket), context);
+template <typename Stream>
+void start(tcp::socket socket, NetContext& context, Listener listener, std::optional<ConnectionSlot> slot) {
+  auto session = std::make_shared<WsSession<Stream>>(std::move(socket), context, listener);
+  session->hold_slot(std::move(slot));
   {
     std::lock_guard lock(context.mutex);
-    context.connections.emplace(session.get(), session);
+    context.connections.emplace(static_cast<const NetConnection*>(session.get()), session);
   }
   const asio::any_io_executor executor = session->executor();
-  asio::co_spawn(executor, WsSession::run(std::move(session)), log_exception);
+  asio::co_spawn(executor, WsSession<Stream>::run(std::move(session)), log_exception);
+}
+
+}  // namespace
+
+void start_connection(tcp::socket socket, NetContext& context, Listener listener) {
+  if (context.metrics != nullptr) context.metrics->connections_total.fetch_add(1, std::memory_order_relaxed);
+  // max_connections_per_ip: refused right after accept, before a byte is read or a buffer made.
+  std::optional<ConnectionSlot> slot;
+  if (listener == Listener::kMain) {
+    error_code ec;
+    const auto endpoint = socket.remote_endpoint(ec);
+    slot = context.hub.admit_connection(ec ? std::string("?") : endpoint.address().to_string());
+    if (!slot) {
+      socket.close(ec);
+      return;
+    }
+  }
+  if (listener == Listener::kMain && context.tls != nullptr) {
+    start<TlsStream>(std::move(socket), context, listener, std::move(slot));
+  } else {
+    start<PlainStream>(std::move(socket), context, listener, std::move(slot));
+  }
 }
 
 void abort_connections(NetContext& context, bool http_only) {
-  std::vector<std::shared_ptr<WsSession>> sessions;
+  std::vector<std::shared_ptr<NetConnection>> sessions;
   {
     std::lock_guard lock(context.mutex);
     for (const auto& [raw, weak] : context.connections) {

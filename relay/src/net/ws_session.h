@@ -1,5 +1,7 @@
-// One client connection of the relay's single port: HTTP requests (GET /health), then, after an
-// upgrade at /v1/sync, the WebSocket session that implements Connection for the Hub.
+// One client connection of the relay: HTTP requests (GET /health, GET /metrics), then, after an
+// upgrade at /v1/sync, the WebSocket session that implements Connection for the Hub. The same code
+// serves plain TCP and TLS (the session is a template over its stream, instantiated twice in
+// ws_session.cpp), and the metrics port, which answers only /metrics and /health.
 // Private to net/ (it exposes Asio types).
 //
 // Each connection runs on its own strand: its coroutines, its send queue and its close all
@@ -18,27 +20,46 @@
 #include "hub/hub.h"
 #include "net/server.h"
 
+namespace blindsync::relay {
+struct Metrics;
+}
+
 namespace blindsync::relay::net {
 
-class WsSession;
+// What the net layer needs from a live connection, whatever its stream type.
+class NetConnection {
+ public:
+  virtual ~NetConnection() = default;
+  // Closes the socket now (all connections, or only those still speaking HTTP). Thread-safe.
+  virtual void abort(bool http_only) = 0;
+};
 
-// Shared by the listener and every connection. Owned by Server::Impl; outlives every connection
+// Shared by the listeners and every connection. Owned by Server::Impl; outlives every connection
 // (the server stops its I/O threads before destroying it).
 struct NetContext {
-  NetContext(Hub& h, const ServerOptions& o) : hub(h), options(o) {}
+  NetContext(Hub& h, const ServerOptions& o) : hub(h), options(o), metrics(o.metrics) {}
 
   Hub& hub;
   const ServerOptions options;
+  Metrics* const metrics;              // may be null
+  ssl::context* tls = nullptr;         // set when the main port speaks TLS
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<bool> stopping{false};  // no keep-alive, no new WebSocket sessions
 
   std::mutex mutex;  // guards connections
-  std::unordered_map<const WsSession*, std::weak_ptr<WsSession>> connections;
+  std::unordered_map<const void*, std::weak_ptr<NetConnection>> connections;
 };
 
-// Serves one accepted TCP connection until it closes.
+// Which listener accepted a connection.
+enum class Listener {
+  kMain,     // /v1/sync, /health, /metrics (unless a metrics port exists); TLS when context.tls
+  kMetrics,  // /metrics and /health only, plain HTTP
+};
+
+// Serves one accepted TCP connection until it closes. On the main port it first takes a per-IP
+// slot (Hub::admit_connection) and closes the socket at once when there is none.
 // REQUIRES: the socket's executor is a strand of its own (accept with asio::make_strand).
-void start_connection(tcp::socket socket, NetContext& context);
+void start_connection(tcp::socket socket, NetContext& context, Listener listener);
 
 // Closes the sockets of live connections now (all of them, or only those still speaking HTTP).
 void abort_connections(NetContext& context, bool http_only);

@@ -30,6 +30,17 @@
 //   Columns are ordered small-to-large with the payload last, so reading a row's metadata (the
 //   duplicate lookup) never touches the payload's overflow pages.
 //
+// Design (migration 2):
+//
+// devices(group_ref, device_id, name, first_seen_ms, last_seen_ms, acked_cursor, revoked)
+//   One row per device the relay has seen in a group (written at HELLO, ACK and disconnect).
+//   `acked_cursor` is the device's ACK watermark: it holds everything <= it. WELCOME's
+//   pending_count and drop-acked retention read it. A WITHOUT ROWID table: rows are small and
+//   always looked up by (group_ref, device_id), so the primary key is the table.
+// groups.ack_dropped_through
+//   The cursor up to which drop-acked cleanup already removed the group's blobs, so each run only
+//   looks at groups whose minimum watermark moved.
+//
 // Migrations are only ever appended to kMigrations; an applied migration is never edited, and the
 // database is never dropped and recreated.
 #include "store/sqlite_schema.h"
@@ -73,6 +84,21 @@ CREATE TABLE blobs (
 CREATE INDEX blobs_by_expiry ON blobs (expires_at_ms);
 )sql";
 
+constexpr const char* kMigration2 = R"sql(
+CREATE TABLE devices (
+  group_ref     INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+  device_id     BLOB NOT NULL CHECK (length(device_id) = 32),
+  name          TEXT NOT NULL DEFAULT '',
+  first_seen_ms INTEGER NOT NULL,
+  last_seen_ms  INTEGER NOT NULL,
+  acked_cursor  INTEGER NOT NULL DEFAULT 0 CHECK (acked_cursor >= 0),
+  revoked       INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+  PRIMARY KEY (group_ref, device_id)
+) WITHOUT ROWID;
+
+ALTER TABLE groups ADD COLUMN ack_dropped_through INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Random, never zero (0 reads as "no epoch" to a client that has not met this relay yet).
 std::uint64_t make_epoch() {
   std::random_device device;  // getrandom(2) on Linux/libstdc++
@@ -94,6 +120,8 @@ Status apply_migration_1(Database& db) {
   return Status::ok();
 }
 
+Status apply_migration_2(Database& db) { return db.exec(kMigration2); }
+
 struct Migration {
   int version;
   Status (*apply)(Database&);
@@ -101,6 +129,7 @@ struct Migration {
 
 constexpr std::array kMigrations{
     Migration{1, &apply_migration_1},
+    Migration{2, &apply_migration_2},
 };
 
 Status apply_one(Database& db, const Migration& migration) {

@@ -1,67 +1,54 @@
 // SQLite implementation of the relay Store (store.h).
 //
 // Threads and connections:
-// - One writer thread owns the only write connection and its prepared statements. submit_push()
-//   appends to a queue (mutex + condition variable); the writer takes up to max_batch queued
-//   pushes, writes them in ONE transaction (group commit: one fsync per batch with
-//   synchronous=FULL), and runs their completions only after COMMIT returned.
-// - pull(), max_cursor() and stats() run on read connections from a small pool guarded by a
-//   mutex. In WAL mode readers never block the writer and see a consistent snapshot.
+// - One writer thread owns the only write connection (SqliteWriter, sqlite_writer.h). The submit_*
+//   calls append to a queue (mutex + condition variable); the writer takes up to max_batch queued
+//   writes, runs them in ONE transaction (group commit: one fsync per batch with
+//   synchronous=FULL), and runs their completions only after COMMIT returned. A cleanup request
+//   waits in its own queue; the writer advances it one short transaction at a time, between
+//   batches, so pushes keep flowing while old blobs are removed.
+// - pull(), max_cursor(), stats(), session_start() and list_devices() run on read connections
+//   from a small pool guarded by a mutex. In WAL mode readers never block the writer and see a
+//   consistent snapshot.
 //
 // A batch either commits whole or fails whole: on any SQLite error the transaction is rolled
-// back and every push in it fails (STORAGE_FULL for a full disk, INTERNAL otherwise). Cursors are
+// back and every write in it fails (STORAGE_FULL for a full disk, INTERNAL otherwise). Cursors are
 // assigned from groups.max_cursor inside the same transaction, so a rolled-back batch consumes no
 // cursor and the per-group sequence stays gap-free.
 //
 // Payload bytes are never logged.
 #include <spdlog/spdlog.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <exception>
 #include <limits>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 
 #include "store/sqlite_db.h"
 #include "store/sqlite_schema.h"
+#include "store/sqlite_writer.h"
 #include "store/store.h"
 
 namespace blindsync::relay {
 namespace {
 
+using sqlite::CleanupJob;
 using sqlite::Database;
+using sqlite::SqliteWriter;
 using sqlite::Statement;
 using sqlite::StatementReset;
+using sqlite::WriteOp;
 
 constexpr std::size_t kMaxIdleReaders = 8;
 
-// SQLite integers are signed 64-bit; clamp so that a huge "never expires" value does not wrap
-// into a negative (already expired) one.
 std::int64_t to_sql_int(std::uint64_t value) noexcept {
   constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
   return static_cast<std::int64_t>(std::min(value, kMax));
 }
-
-// The write connection and the statements the writer reuses for every batch.
-struct WriterConnection {
-  Database db;
-  Statement begin;
-  Statement commit;
-  Statement select_group;
-  Statement insert_group;
-  Statement insert_blob;
-  Statement select_duplicate;
-  Statement update_group;
-};
 
 // A read connection and its statements.
 struct ReaderConnection {
@@ -71,9 +58,11 @@ struct ReaderConnection {
   Statement select_group;
   Statement select_blobs;
   Statement select_stats;
+  Statement select_device;
+  Statement count_devices;
+  Statement list_devices;
 };
 
-// Prepares `sql` into `out`, keeping the first failure in `status`.
 void prepare_into(Database& db, const char* sql, Statement& out, Status& status) {
   if (!status) return;
   auto stmt = db.prepare(sql);
@@ -82,46 +71,6 @@ void prepare_into(Database& db, const char* sql, Statement& out, Status& status)
     return;
   }
   out = std::move(*stmt);
-}
-
-// Creates the database file 0600 before SQLite does (SQLite would use 0644); its -wal and -shm
-// files copy the main file's mode. Buffered metadata is not secret, but no one else needs it.
-Status create_private_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return Status(Code::kStorageError, "cannot create '" + path + "': " + std::strerror(errno));
-  ::close(fd);
-  return Status();
-}
-
-Result<std::unique_ptr<WriterConnection>> open_writer(const StoreOptions& options) {
-  if (!options.path.empty()) {
-    if (auto created = create_private_file(options.path); !created) return created;
-  }
-  auto db = Database::open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  if (!db) return db.error();
-  auto conn = std::make_unique<WriterConnection>();
-  conn->db = std::move(*db);
-  if (auto st = sqlite::configure_writer(conn->db, options.durability == Durability::kFull); !st) return st;
-  if (auto st = sqlite::migrate(conn->db); !st) return st;
-
-  Status st;
-  Database& d = conn->db;
-  prepare_into(d, "BEGIN IMMEDIATE", conn->begin, st);
-  prepare_into(d, "COMMIT", conn->commit, st);
-  prepare_into(d, "SELECT id, max_cursor FROM groups WHERE group_id = ?1", conn->select_group, st);
-  prepare_into(d, "INSERT INTO groups (group_id, created_at_ms) VALUES (?1, ?2)", conn->insert_group, st);
-  prepare_into(d,
-               "INSERT INTO blobs (key, group_ref, blob_id, sender_id, timestamp_ms, expires_at_ms, payload) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (group_ref, blob_id) DO NOTHING",
-               conn->insert_blob, st);
-  prepare_into(d, "SELECT key, timestamp_ms FROM blobs WHERE group_ref = ?1 AND blob_id = ?2",
-               conn->select_duplicate, st);
-  prepare_into(d,
-               "UPDATE groups SET max_cursor = ?2, bytes_used = bytes_used + ?3, blob_count = blob_count + ?4 "
-               "WHERE id = ?1",
-               conn->update_group, st);
-  if (!st) return st;
-  return conn;
 }
 
 Result<std::unique_ptr<ReaderConnection>> open_reader(const std::string& path) {
@@ -145,22 +94,56 @@ Result<std::unique_ptr<ReaderConnection>> open_reader(const std::string& path) {
                conn->select_blobs, st);
   prepare_into(d, "SELECT count(*), coalesce(sum(blob_count), 0), coalesce(sum(bytes_used), 0) FROM groups",
                conn->select_stats, st);
+  prepare_into(d,
+               "SELECT name, first_seen_ms, last_seen_ms, acked_cursor, revoked FROM devices "
+               "WHERE group_ref = ?1 AND device_id = ?2",
+               conn->select_device, st);
+  prepare_into(d, "SELECT count(*) FROM devices WHERE group_ref = ?1", conn->count_devices, st);
+  prepare_into(d,
+               "SELECT device_id, name, first_seen_ms, last_seen_ms, acked_cursor, revoked FROM devices "
+               "WHERE group_ref = ?1 ORDER BY first_seen_ms, device_id LIMIT ?2",
+               conn->list_devices, st);
   if (!st) return st;
   return conn;
 }
 
-// A group as the writer sees it during one batch.
-struct BatchGroup {
-  std::int64_t ref = 0;
-  std::int64_t max_cursor = 0;
-  std::int64_t added_bytes = 0;
-  std::int64_t added_blobs = 0;
-  bool usable = true;  // false when its ref does not fit in a blob key
+std::string column_text(const Statement& stmt, int index) {
+  const unsigned char* text = sqlite3_column_text(stmt.get(), index);
+  const int size = sqlite3_column_bytes(stmt.get(), index);
+  if (text == nullptr || size <= 0) return {};
+  return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+}
+
+// Runs one read transaction on `r`, so several statements see the same snapshot.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(ReaderConnection& r) : r_(r) {}
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+  Status begin() {
+    const int rc = r_.begin.step();
+    r_.begin.reset();
+    if (rc != SQLITE_DONE) return r_.db.error(rc, "read: begin", Code::kInternal);
+    return Status::ok();
+  }
+  ~ReadTransaction() {
+    r_.commit.step();
+    r_.commit.reset();
+    r_.db.rollback_if_open();
+  }
+
+ private:
+  ReaderConnection& r_;
+};
+
+struct CleanupOp {
+  CleanupRequest request;
+  CleanupCompletion done;
 };
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(StoreOptions options, std::uint64_t epoch, std::unique_ptr<WriterConnection> writer,
+  SqliteStore(StoreOptions options, std::uint64_t epoch, std::unique_ptr<SqliteWriter> writer,
               std::unique_ptr<ReaderConnection> first_reader)
       : options_(std::move(options)),
         max_batch_(std::max<std::size_t>(1, options_.max_batch)),
@@ -177,41 +160,49 @@ class SqliteStore final : public Store {
 
   std::uint64_t epoch() const override { return epoch_; }
 
+  void set_limits(const StoreLimits& limits) override { writer_->set_limits(limits); }
+
   void submit_push(PushRequest request, PushCompletion done) override {
+    enqueue(sqlite::PushOp{std::move(request), std::move(done), std::nullopt});
+  }
+
+  void submit_device_seen(const GroupId& group, const DeviceId& device, std::optional<std::string> name,
+                          std::uint64_t now_ms, StatusCompletion done) override {
+    enqueue(sqlite::DeviceSeenOp{group, device, std::move(name), now_ms, std::move(done), Status::ok()});
+  }
+
+  void submit_ack(const GroupId& group, const DeviceId& device, Cursor acked_cursor, std::uint64_t now_ms,
+                  StatusCompletion done) override {
+    enqueue(sqlite::AckOp{group, device, acked_cursor, now_ms, std::move(done), Status::ok()});
+  }
+
+  void submit_delete(DeleteRequest request, DeleteCompletion done) override {
+    enqueue(sqlite::DeleteOp{std::move(request), std::move(done), std::nullopt});
+  }
+
+  void submit_cleanup(CleanupRequest request, CleanupCompletion done) override {
     {
       std::lock_guard lock(queue_mutex_);
       if (accepting_) {
-        queue_.push_back(Pending{std::move(request), std::move(done)});
+        cleanups_.push_back(CleanupOp{request, std::move(done)});
         queue_cv_.notify_one();
         return;
       }
     }
-    // Closed: no writer thread is left to run the completion, so it runs here (outside the lock).
     if (done) done(Status(Code::kRelayShuttingDown, "store is closed"));
   }
 
-  Result<PullPage> pull(const GroupId& group, Cursor after_cursor, std::uint32_t limit,
-                        std::uint64_t now_ms) override {
+  Result<PullPage> pull(const GroupId& group, Cursor after_cursor, std::uint32_t limit, std::uint64_t now_ms,
+                        std::size_t max_bytes) override {
     auto lease = acquire_reader();
     if (!lease) return lease.error();
     ReaderConnection& r = *lease->conn;
 
     // One read transaction, so max_cursor and the blobs come from the same snapshot.
-    if (int rc = r.begin.step(); rc != SQLITE_DONE) {
-      r.begin.reset();
-      return r.db.error(rc, "pull: begin", Code::kInternal);
-    }
-    r.begin.reset();
-    struct EndRead {
-      ReaderConnection& r;
-      ~EndRead() {
-        r.select_group.reset();
-        r.select_blobs.reset();
-        r.commit.step();
-        r.commit.reset();
-        r.db.rollback_if_open();
-      }
-    } end_read{r};
+    ReadTransaction tx(r);
+    if (auto st = tx.begin(); !st) return st;
+    StatementReset group_reset(r.select_group);
+    StatementReset blobs_reset(r.select_blobs);
 
     PullPage page;
     r.select_group.bind_blob(1, group.view());
@@ -227,12 +218,22 @@ class SqliteStore final : public Store {
     r.select_blobs.bind_int64(3, to_sql_int(now_ms));
     r.select_blobs.bind_int64(4, static_cast<std::int64_t>(limit) + 1);
     page.blobs.reserve(std::min<std::size_t>(limit, 256));
+    std::size_t used = 0;
     int rc = SQLITE_ROW;
     while ((rc = r.select_blobs.step()) == SQLITE_ROW) {
       if (page.blobs.size() == limit) {
         page.has_more = true;
         break;
       }
+      const ByteView payload = r.select_blobs.column_blob(4);
+      const std::size_t cost = payload.size() + kPulledBlobOverheadBytes;
+      // The byte budget: never more than max_bytes of payload (plus overhead) in one page, but at
+      // least one blob so that a page always makes progress.
+      if (!page.blobs.empty() && (cost > max_bytes || used > max_bytes - cost)) {
+        page.has_more = true;
+        break;
+      }
+      used += cost;
       PulledBlob blob;
       auto blob_id = BlobId::from_bytes(r.select_blobs.column_blob(1));
       auto sender = DeviceId::from_bytes(r.select_blobs.column_blob(2));
@@ -241,7 +242,6 @@ class SqliteStore final : public Store {
       blob.sender_id = *sender;
       blob.cursor = sqlite::cursor_of_key(r.select_blobs.column_int64(0));
       blob.timestamp = static_cast<std::uint64_t>(r.select_blobs.column_int64(3));
-      const ByteView payload = r.select_blobs.column_blob(4);
       blob.payload.assign(payload.begin(), payload.end());
       page.blobs.push_back(std::move(blob));
     }
@@ -275,18 +275,105 @@ class SqliteStore final : public Store {
     return stats;
   }
 
+  Result<SessionStart> session_start(const GroupId& group, const DeviceId& device) override {
+    auto lease = acquire_reader();
+    if (!lease) return lease.error();
+    ReaderConnection& r = *lease->conn;
+    ReadTransaction tx(r);
+    if (auto st = tx.begin(); !st) return st;
+
+    SessionStart start;
+    std::int64_t ref = 0;
+    {
+      StatementReset reset(r.select_group);
+      r.select_group.bind_blob(1, group.view());
+      const int rc = r.select_group.step();
+      if (rc == SQLITE_ROW) {
+        ref = r.select_group.column_int64(0);
+        start.group_exists = true;
+        start.max_cursor = static_cast<Cursor>(r.select_group.column_int64(1));
+      } else if (rc != SQLITE_DONE) {
+        return r.db.error(rc, "session start: group", Code::kInternal);
+      }
+    }
+    if (!start.group_exists) {
+      start.group_count = writer_->group_count();
+      return start;
+    }
+    {
+      StatementReset reset(r.select_device);
+      r.select_device.bind_int64(1, ref);
+      r.select_device.bind_blob(2, device.view());
+      const int rc = r.select_device.step();
+      if (rc == SQLITE_ROW) {
+        DeviceRecord record;
+        record.device_id = device;
+        record.name = column_text(r.select_device, 0);
+        record.first_seen_ms = static_cast<std::uint64_t>(r.select_device.column_int64(1));
+        record.last_seen_ms = static_cast<std::uint64_t>(r.select_device.column_int64(2));
+        record.acked_cursor = static_cast<Cursor>(r.select_device.column_int64(3));
+        record.revoked = r.select_device.column_int64(4) != 0;
+        start.device = std::move(record);
+        return start;
+      }
+      if (rc != SQLITE_DONE) return r.db.error(rc, "session start: device", Code::kInternal);
+    }
+    StatementReset reset(r.count_devices);
+    r.count_devices.bind_int64(1, ref);
+    const int rc = r.count_devices.step();
+    if (rc != SQLITE_ROW) return r.db.error(rc, "session start: device count", Code::kInternal);
+    start.device_count = static_cast<std::uint64_t>(r.count_devices.column_int64(0));
+    return start;
+  }
+
+  Result<std::vector<DeviceRecord>> list_devices(const GroupId& group, std::size_t max_devices) override {
+    auto lease = acquire_reader();
+    if (!lease) return lease.error();
+    ReaderConnection& r = *lease->conn;
+    ReadTransaction tx(r);
+    if (auto st = tx.begin(); !st) return st;
+    std::vector<DeviceRecord> devices;
+    std::int64_t ref = 0;
+    {
+      StatementReset reset(r.select_group);
+      r.select_group.bind_blob(1, group.view());
+      const int rc = r.select_group.step();
+      if (rc == SQLITE_DONE) return devices;
+      if (rc != SQLITE_ROW) return r.db.error(rc, "list devices: group", Code::kInternal);
+      ref = r.select_group.column_int64(0);
+    }
+    StatementReset reset(r.list_devices);
+    r.list_devices.bind_int64(1, ref);
+    r.list_devices.bind_int64(2, to_sql_int(max_devices));
+    int rc = SQLITE_ROW;
+    while ((rc = r.list_devices.step()) == SQLITE_ROW) {
+      auto id = DeviceId::from_bytes(r.list_devices.column_blob(0));
+      if (!id) return Status(Code::kInternal, "list devices: malformed device row");
+      DeviceRecord record;
+      record.device_id = *id;
+      record.name = column_text(r.list_devices, 1);
+      record.first_seen_ms = static_cast<std::uint64_t>(r.list_devices.column_int64(2));
+      record.last_seen_ms = static_cast<std::uint64_t>(r.list_devices.column_int64(3));
+      record.acked_cursor = static_cast<Cursor>(r.list_devices.column_int64(4));
+      record.revoked = r.list_devices.column_int64(5) != 0;
+      devices.push_back(std::move(record));
+    }
+    if (rc != SQLITE_DONE) return r.db.error(rc, "list devices", Code::kInternal);
+    return devices;
+  }
+
   void close() override {
     std::lock_guard close_lock(close_mutex_);
     if (closed_) return;
     if (std::this_thread::get_id() == thread_.get_id()) {
       // A completion called close(): joining would deadlock. The contract forbids it.
-      spdlog::critical("store: close() called from a push completion");
+      spdlog::critical("store: close() called from a completion");
       std::abort();
     }
     {
       std::lock_guard lock(queue_mutex_);
-      accepting_ = false;  // from now on submit_push fails with RELAY_SHUTTING_DOWN
-      stopping_ = true;    // the writer exits once the queue is drained
+      accepting_ = false;  // from now on submissions fail with RELAY_SHUTTING_DOWN
+      stopping_ = true;    // the writer exits once the write queue is drained
     }
     queue_cv_.notify_all();
     if (thread_.joinable()) thread_.join();
@@ -297,19 +384,12 @@ class SqliteStore final : public Store {
       idle_readers_.clear();
     }
     // Fold the WAL back into the main file so a backup of the .db alone is complete.
-    if (auto st = writer_->db.exec("PRAGMA wal_checkpoint(TRUNCATE)"); !st) {
-      spdlog::warn("store: final checkpoint failed: {}", st.message());
-    }
+    writer_->checkpoint_truncate();
     writer_.reset();
     closed_ = true;
   }
 
  private:
-  struct Pending {
-    PushRequest request;
-    PushCompletion done;
-  };
-
   // A read connection on loan; it goes back to the pool (or is closed) when the lease ends.
   struct Lease {
     SqliteStore* store = nullptr;
@@ -321,6 +401,19 @@ class SqliteStore final : public Store {
       if (conn) store->release_reader(std::move(conn));
     }
   };
+
+  void enqueue(WriteOp op) {
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (accepting_) {
+        queue_.push_back(std::move(op));
+        queue_cv_.notify_one();
+        return;
+      }
+    }
+    // Closed: no writer thread is left to run the completion, so it runs here (outside the lock).
+    sqlite::fail_op(op, Status(Code::kRelayShuttingDown, "store is closed"));
+  }
 
   Result<Lease> acquire_reader() {
     {
@@ -348,166 +441,87 @@ class SqliteStore final : public Store {
     }
   }
 
+  static void finish_cleanup(CleanupJob& job, const Status& status) {
+    Result<CleanupReport> result = status.is_ok() ? Result<CleanupReport>(job.report) : Result<CleanupReport>(status);
+    for (auto& done : job.done) {
+      if (!done) continue;
+      try {
+        done(result);
+      } catch (...) {
+        spdlog::error("store: cleanup completion threw");
+      }
+    }
+    job.done.clear();
+  }
+
   void writer_loop() {
-    std::vector<Pending> batch;
-    std::vector<Result<PushResult>> results;
+    std::vector<WriteOp> batch;
+    std::optional<CleanupJob> cleanup;
+    const Status closing(Code::kRelayShuttingDown, "store is closing");
     for (;;) {
       batch.clear();
+      bool stopping = false;
+      bool last_round = false;
       {
         std::unique_lock lock(queue_mutex_);
-        queue_cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
-        if (queue_.empty()) return;  // stopping and drained
+        queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_ || !cleanups_.empty() || cleanup; });
         const std::size_t n = std::min(queue_.size(), max_batch_);
         batch.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
-      }
-      results.clear();
-      write_batch(batch, results);
-      // Completions only after COMMIT (or rollback) and outside every lock.
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        if (!batch[i].done) continue;
-        try {
-          batch[i].done(std::move(results[i]));
-        } catch (const std::exception& e) {
-          spdlog::error("store: push completion threw: {}", e.what());
-        } catch (...) {
-          spdlog::error("store: push completion threw");
+        stopping = stopping_;
+        last_round = stopping_ && queue_.empty();  // close(): drain the writes, then leave
+        if (!cleanup && !cleanups_.empty() && !stopping) {
+          cleanup.emplace();
+          cleanup->request = cleanups_.front().request;
+          cleanup->done.push_back(std::move(cleanups_.front().done));
+          cleanups_.pop_front();
         }
       }
-    }
-  }
-
-  // Fills `results` with one entry per push of `batch`, in order.
-  void write_batch(std::vector<Pending>& batch, std::vector<Result<PushResult>>& results) {
-    Status outcome;
-    try {
-      outcome = try_write_batch(batch, results);
-    } catch (const std::exception& e) {  // allocation failure: fail the batch, keep the writer alive
-      outcome = Status(Code::kInternal, std::string("push batch failed: ") + e.what());
-    }
-    if (outcome.is_ok()) return;
-    writer_->db.rollback_if_open();
-    spdlog::error("store: batch of {} push(es) rolled back: {}", batch.size(), outcome.message());
-    results.clear();
-    for (std::size_t i = 0; i < batch.size(); ++i) results.emplace_back(outcome);
-  }
-
-  Status fail(int rc, std::string_view what) {
-    return writer_->db.error(rc, what, sqlite::write_failure_code(rc));
-  }
-
-  // Runs the whole batch in one transaction. Returns ok after COMMIT; otherwise the error that
-  // fails every push (the caller rolls back). Per-push refusals that do not touch the database
-  // (a group whose cursor space is exhausted) are results, not batch failures.
-  Status try_write_batch(std::vector<Pending>& batch, std::vector<Result<PushResult>>& results) {
-    WriterConnection& w = *writer_;
-    {
-      StatementReset reset(w.begin);
-      if (int rc = w.begin.step(); rc != SQLITE_DONE) return fail(rc, "begin");
-    }
-    std::unordered_map<GroupId, BatchGroup, FixedIdHash> groups;
-    results.reserve(batch.size());
-    for (Pending& pending : batch) {
-      const PushRequest& req = pending.request;
-      auto found = groups.find(req.group_id);
-      if (found == groups.end()) {
-        auto loaded = load_group(req.group_id, req.timestamp_ms);
-        if (!loaded) return loaded.error();
-        found = groups.emplace(req.group_id, *loaded).first;
+      if (!batch.empty()) {
+        writer_->write_batch(batch);
+        // Completions only after COMMIT (or rollback) and outside every lock.
+        for (WriteOp& op : batch) sqlite::complete(op);
       }
-      BatchGroup& group = found->second;
-      if (!group.usable) {
-        results.emplace_back(Status(Code::kStorageFull, "relay group table is full"));
-        continue;
+      if (cleanup) {
+        Status status;
+        if (stopping) {
+          finish_cleanup(*cleanup, closing);  // a closing relay does not start long work
+          cleanup.reset();
+        } else if (writer_->cleanup_step(*cleanup, status)) {
+          // One cleanup transaction per round: pushes queued meanwhile go first next round.
+          if (!status) spdlog::error("store: cleanup failed: {}", status.message());
+          finish_cleanup(*cleanup, status);
+          cleanup.reset();
+        }
       }
-      if (group.max_cursor >= sqlite::kMaxCursor) {
-        results.emplace_back(Status(Code::kStorageFull, "group cursor space exhausted"));
-        continue;
-      }
-      const std::int64_t cursor = group.max_cursor + 1;
-      {
-        StatementReset reset(w.insert_blob);
-        w.insert_blob.bind_int64(1, sqlite::blob_key(group.ref, cursor));
-        w.insert_blob.bind_int64(2, group.ref);
-        w.insert_blob.bind_blob(3, req.blob_id.view());
-        w.insert_blob.bind_blob(4, req.sender_id.view());
-        w.insert_blob.bind_int64(5, to_sql_int(req.timestamp_ms));
-        w.insert_blob.bind_int64(6, to_sql_int(req.expires_at_ms));
-        if (int rc = w.insert_blob.bind_blob(7, req.payload); rc != SQLITE_OK) return fail(rc, "bind payload");
-        if (int rc = w.insert_blob.step(); rc != SQLITE_DONE) return fail(rc, "insert blob");
-      }
-      if (sqlite3_changes(w.db.get()) == 1) {
-        group.max_cursor = cursor;
-        group.added_bytes += static_cast<std::int64_t>(req.payload.size());
-        group.added_blobs += 1;
-        results.emplace_back(PushResult{static_cast<Cursor>(cursor), req.timestamp_ms, false});
-        continue;
-      }
-      // (group, blob_id) exists — committed earlier or inserted earlier in this very batch:
-      // answer with the original cursor and timestamp.
-      StatementReset reset(w.select_duplicate);
-      w.select_duplicate.bind_int64(1, group.ref);
-      w.select_duplicate.bind_blob(2, req.blob_id.view());
-      const int rc = w.select_duplicate.step();
-      if (rc != SQLITE_ROW) return fail(rc == SQLITE_DONE ? SQLITE_INTERNAL : rc, "duplicate lookup");
-      results.emplace_back(PushResult{sqlite::cursor_of_key(w.select_duplicate.column_int64(0)),
-                                      static_cast<std::uint64_t>(w.select_duplicate.column_int64(1)), true});
-    }
-    for (const auto& [id, group] : groups) {
-      if (group.added_blobs == 0) continue;
-      StatementReset reset(w.update_group);
-      w.update_group.bind_int64(1, group.ref);
-      w.update_group.bind_int64(2, group.max_cursor);
-      w.update_group.bind_int64(3, group.added_bytes);
-      w.update_group.bind_int64(4, group.added_blobs);
-      if (int rc = w.update_group.step(); rc != SQLITE_DONE) return fail(rc, "update group");
-    }
-    StatementReset reset(w.commit);
-    if (int rc = w.commit.step(); rc != SQLITE_DONE) return fail(rc, "commit");
-    return Status::ok();
-  }
-
-  // Reads the group's row, creating it on first push. max_cursor is read inside the batch's
-  // BEGIN IMMEDIATE transaction rather than cached across batches, so the assignment stays
-  // correct even if another process (a second relay, an admin tool) wrote to the file.
-  Result<BatchGroup> load_group(const GroupId& group_id, std::uint64_t now_ms) {
-    WriterConnection& w = *writer_;
-    BatchGroup group;
-    {
-      StatementReset reset(w.select_group);
-      w.select_group.bind_blob(1, group_id.view());
-      const int rc = w.select_group.step();
-      if (rc == SQLITE_ROW) {
-        group.ref = w.select_group.column_int64(0);
-        group.max_cursor = w.select_group.column_int64(1);
-      } else if (rc != SQLITE_DONE) {
-        return fail(rc, "group lookup");
+      if (last_round) {
+        std::deque<CleanupOp> abandoned;
+        {
+          std::lock_guard lock(queue_mutex_);
+          abandoned.swap(cleanups_);
+        }
+        for (auto& op : abandoned) {
+          if (op.done) op.done(closing);
+        }
+        return;
       }
     }
-    if (group.ref == 0) {
-      StatementReset reset(w.insert_group);
-      w.insert_group.bind_blob(1, group_id.view());
-      w.insert_group.bind_int64(2, to_sql_int(now_ms));
-      if (int rc = w.insert_group.step(); rc != SQLITE_DONE) return fail(rc, "insert group");
-      group.ref = sqlite3_last_insert_rowid(w.db.get());
-    }
-    group.usable = group.ref > 0 && group.ref <= sqlite::kMaxGroupRef;
-    return group;
   }
 
   const StoreOptions options_;
   const std::size_t max_batch_;
   const std::uint64_t epoch_;
 
-  std::unique_ptr<WriterConnection> writer_;  // used only by the writer thread, then by close()
+  std::unique_ptr<SqliteWriter> writer_;  // used only by the writer thread, then by close()
   std::thread thread_;
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
-  std::deque<Pending> queue_;
+  std::deque<WriteOp> queue_;
+  std::deque<CleanupOp> cleanups_;
   bool accepting_ = true;
   bool stopping_ = false;
 
@@ -524,9 +538,9 @@ class SqliteStore final : public Store {
 Result<std::unique_ptr<Store>> open_sqlite_store(const StoreOptions& options) {
   if (options.path.empty()) return Status(Code::kInvalidArgument, "store path is empty");
   try {
-    auto writer = open_writer(options);
+    auto writer = SqliteWriter::open(options);
     if (!writer) return writer.error();
-    auto epoch = sqlite::read_epoch((*writer)->db);
+    auto epoch = sqlite::read_epoch((*writer)->db());
     if (!epoch) return epoch.error();
     // Open one reader now so a file readers cannot use fails at startup, not at the first PULL.
     auto reader = open_reader(options.path);

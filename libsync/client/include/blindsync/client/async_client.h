@@ -21,7 +21,12 @@
 //
 // Several relays per group: pushes go to every relay (EventBlobPushed on the first durable ack;
 // the others are retried in the background); each relay has its own cursor; blobs that arrive via
-// two relays are delivered once (dedupe by blob_id).
+// two relays are delivered once (dedupe by blob_id). Blobs this device pushed are not delivered
+// back to it (it had EventBlobPushed for them).
+//
+// Connections: each (group, relay) reconnects on its own. A failed attempt or an ended session gives
+// EventDisconnected (with the reason), then EventReconnecting (attempt, delay); an open session
+// gives EventConnected. A relay that revoked this device is not retried.
 #pragma once
 
 #include <chrono>

@@ -31,6 +31,11 @@ class Transport {
 struct TransportOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   std::size_t max_message_bytes = 2 * 1024 * 1024;
+  // wss:// only. Empty: the relay's certificate must chain to a system CA and match the host.
+  // Otherwise the SHA-256 of the relay's leaf certificate (DER), 64 hex digits, colons allowed
+  // ("AB:CD:..." as `openssl x509 -fingerprint -sha256` prints it): exactly that certificate is
+  // accepted, whoever issued it (a self-signed relay), and any other is refused.
+  std::string pinned_cert_sha256;
 };
 
 // Connects to a relay URL (ws://host:port/path). Implemented by transport_ws.

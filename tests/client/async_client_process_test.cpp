@@ -1,0 +1,320 @@
+// AsyncClient against real blindsync-relay processes on loopback, with real crashes: a probe
+// process (async_probe) killed with SIGKILL right after push() returned, relays stopped, killed,
+// restarted on the same port and data directory, and a relay database replaced.
+// Every wait is bounded; nothing asserts on timing.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "async_test_support.h"
+#include "blindsync/client/async_client.h"
+#include "blindsync/client/client.h"
+#include "blindsync/transport_ws/ws_transport.h"
+#include "child_process.h"
+
+using namespace blindsync;
+using blindsync::testing::AsyncTempDir;
+using blindsync::testing::ChildProcess;
+using blindsync::testing::EventLog;
+using blindsync::testing::RelayProcess;
+using blindsync::testing::text_of;
+
+namespace {
+
+const std::string kRelayBinary = BLINDSYNC_RELAY_BINARY;
+const std::string kProbeBinary = BLINDSYNC_ASYNC_PROBE;
+constexpr auto kWait = std::chrono::seconds(60);
+
+TransportFactory ws_factory() {
+  return
+      [](const std::string& url, const TransportOptions& options) { return connect_websocket(url, options); };
+}
+
+AsyncClientOptions ws_options(EventLog& log) {
+  AsyncClientOptions options;
+  options.transport = ws_factory();
+  options.request_timeout = std::chrono::milliseconds(5000);
+  options.backoff = BackoffPolicy{std::chrono::milliseconds(20), std::chrono::milliseconds(200),
+                                  std::chrono::milliseconds(20)};
+  options.notify = log.notify_hook();
+  return options;
+}
+
+std::unique_ptr<AsyncClient> open_ws(const std::string& home, EventLog& log) {
+  auto client = AsyncClient::open(home, ws_options(log));
+  INFO((client ? std::string() : client.error().to_string()));
+  REQUIRE(client.has_value());
+  return std::move(*client);
+}
+
+bool all_connected(AsyncClient& client, const GroupId& group) {
+  for (const auto& g : client.status()) {
+    if (g.group.group_id != group) continue;
+    if (g.relays.empty()) return false;
+    for (const auto& relay : g.relays) {
+      if (relay.state != ConnectionState::kConnected) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+// Two devices: A created the group at the relays, B joined it.
+struct Devices {
+  AsyncTempDir tmp;
+  EventLog a_log;
+  EventLog b_log;
+  std::unique_ptr<AsyncClient> a;
+  std::unique_ptr<AsyncClient> b;
+  GroupId group;
+  std::string invite;
+
+  std::string home_a() const { return tmp.sub("a"); }
+  std::string data(const std::string& name) const { return tmp.sub(name); }
+
+  void make_group(const std::vector<std::string>& urls) {
+    a = open_ws(home_a(), a_log);
+    REQUIRE(a->create_identity("device-a").get().has_value());
+    auto created = a->create_group(urls, "process-test").get();
+    INFO((created ? std::string() : created.error().to_string()));
+    REQUIRE(created.has_value());
+    group = created->group.group_id;
+    invite = created->invite_link;
+    b = open_ws(tmp.sub("b"), b_log);
+    REQUIRE(b->create_identity("device-b").get().has_value());
+    REQUIRE(b->join_group(invite).get().has_value());
+  }
+
+  void reopen_a() {
+    a.reset();
+    a_log.clear();
+    a = open_ws(home_a(), a_log);
+  }
+
+  // How many times each blob id is stored at the group's primary relay, read by a third device
+  // (the synchronous Client) pulling from cursor 0.
+  std::map<BlobId, int> stored_at_primary() {
+    ClientOptions options;
+    options.transport = ws_factory();
+    auto c = Client::open(tmp.sub("c"), std::move(options));
+    REQUIRE(c.has_value());
+    if (!(*c)->identity()) REQUIRE((*c)->create_identity("device-c").has_value());
+    if ((*c)->groups().empty()) REQUIRE((*c)->join_group(invite).has_value());
+    std::map<BlobId, int> copies;
+    PullOptions from_start;
+    from_start.after = 0;
+    const Status pulled =
+        (*c)->pull(group, from_start, [&](const ReceivedBlob& blob) { ++copies[blob.blob_id]; });
+    INFO(pulled.to_string());
+    REQUIRE(pulled.is_ok());
+    return copies;
+  }
+};
+
+std::unique_ptr<ChildProcess> start_probe(const Devices& d, const std::vector<std::string>& args) {
+  return ChildProcess::start(kProbeBinary, args, d.tmp.sub("probe.stderr.log"));
+}
+
+void run_drain_probe(const Devices& d, const std::string& home) {
+  auto probe = start_probe(d, {"drain", home});
+  const auto line = probe->wait_for_line("drained", kWait);
+  INFO("probe stderr in " << d.tmp.sub("probe.stderr.log"));
+  REQUIRE(line.has_value());
+  REQUIRE(probe->wait(kWait) == std::optional<int>(0));
+}
+
+}  // namespace
+
+TEST_CASE("a push whose process was killed before the relay acked it reaches the relay exactly once",
+          "[process][durability]") {
+  Devices d;
+  auto relay = RelayProcess::start(kRelayBinary, d.data("relay"));
+  const std::uint16_t port = relay->port();
+  d.make_group({relay->url()});
+  d.a.reset();  // the probe process is device A from now on
+
+  // The relay is down: push() returns (durable in the outbox), then the process dies.
+  relay->stop();
+  auto probe = start_probe(d, {"push", d.home_a(), d.group.to_hex(), "1", "crash"});
+  const auto pushed = probe->wait_for_line("pushed 0 ", kWait);
+  REQUIRE(pushed.has_value());
+  probe->send_signal(SIGKILL);
+  REQUIRE(probe->wait(kWait).has_value());
+  const auto blob_id = BlobId::parse_hex(pushed->substr(std::string("pushed 0 ").size()));
+  REQUIRE(blob_id.has_value());
+
+  relay = RelayProcess::start(kRelayBinary, d.data("relay"), port);
+  run_drain_probe(d, d.home_a());
+
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return d.b_log.count<EventBlobReceived>() >= 1; }, kWait));
+  const auto received = d.b_log.all<EventBlobReceived>();
+  REQUIRE(received.size() == 1);
+  CHECK(received[0].blob.blob_id == *blob_id);
+  CHECK(text_of(received[0].blob.data) == "crash-0");
+  const auto copies = d.stored_at_primary();
+  CHECK(copies.size() == 1);
+  CHECK(copies.count(*blob_id) == 1);
+  CHECK(copies.at(*blob_id) == 1);
+}
+
+TEST_CASE("a process killed in the middle of a burst of pushes loses none and duplicates none",
+          "[process][durability]") {
+  Devices d;
+  auto relay = RelayProcess::start(kRelayBinary, d.data("relay"));
+  d.make_group({relay->url()});
+  d.a.reset();
+  constexpr int kCount = 30;
+  auto probe = start_probe(d, {"push", d.home_a(), d.group.to_hex(), std::to_string(kCount), "burst"});
+  std::vector<BlobId> ids;
+  for (int i = 0; i < kCount; ++i) {
+    const auto line = probe->wait_for_line("pushed " + std::to_string(i) + " ", kWait);
+    REQUIRE(line.has_value());
+    auto id = BlobId::parse_hex(line->substr(line->rfind(' ') + 1));
+    REQUIRE(id.has_value());
+    ids.push_back(*id);
+  }
+  // Killed while acks are still arriving (some pushes acked, some in flight, some not sent).
+  probe->send_signal(SIGKILL);
+  REQUIRE(probe->wait(kWait).has_value());
+  run_drain_probe(d, d.home_a());
+
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return d.b_log.count<EventBlobReceived>() >= kCount; }, kWait));
+  std::vector<std::string> expected;
+  for (int i = 0; i < kCount; ++i) expected.push_back("burst-" + std::to_string(i));
+  CHECK(d.b_log.received_texts() == expected);
+  const auto copies = d.stored_at_primary();
+  CHECK(copies.size() == static_cast<std::size_t>(kCount));
+  for (const auto& id : ids) {
+    REQUIRE(copies.count(id) == 1);
+    CHECK(copies.at(id) == 1);
+  }
+}
+
+TEST_CASE("100 blobs pushed while the relay is down all arrive once, in order, after it restarts",
+          "[process][reconnect]") {
+  Devices d;
+  auto relay = RelayProcess::start(kRelayBinary, d.data("relay"));
+  const std::uint16_t port = relay->port();
+  d.make_group({relay->url()});
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return all_connected(*d.a, d.group); }, kWait));
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return all_connected(*d.b, d.group); }, kWait));
+
+  relay->stop();
+  constexpr int kCount = 100;
+  std::vector<std::string> expected;
+  for (int i = 0; i < kCount; ++i) {
+    expected.push_back("offline-" + std::to_string(i));
+    auto pushed = d.a->push(d.group, as_bytes(expected.back()));
+    REQUIRE(pushed.has_value());
+  }
+  relay = RelayProcess::start(kRelayBinary, d.data("relay"), port);
+
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return d.a_log.pushed_ids().size() == kCount && d.a_log.outbox() == 0; }, kWait));
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return d.b_log.count<EventBlobReceived>() >= kCount; }, kWait));
+  CHECK(d.b_log.received_texts() == expected);
+  CHECK(d.b_log.count<EventReconnecting>() >= 1);
+  const auto copies = d.stored_at_primary();
+  CHECK(copies.size() == static_cast<std::size_t>(kCount));
+}
+
+TEST_CASE("with two relays, one killed mid-run, pushes complete and the other device gets each blob once",
+          "[process][multi-relay]") {
+  Devices d;
+  auto relay1 = RelayProcess::start(kRelayBinary, d.data("relay1"));
+  auto relay2 = RelayProcess::start(kRelayBinary, d.data("relay2"));
+  const std::uint16_t port2 = relay2->port();
+  d.make_group({relay1->url(), relay2->url()});
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return all_connected(*d.a, d.group); }, kWait));
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return all_connected(*d.b, d.group); }, kWait));
+
+  constexpr int kCount = 30;
+  std::vector<std::string> expected;
+  for (int i = 0; i < kCount; ++i) {
+    if (i == 10) relay2->kill();
+    expected.push_back("multi-" + std::to_string(i));
+    REQUIRE(d.a->push(d.group, as_bytes(expected.back())).has_value());
+  }
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return d.a_log.pushed_ids().size() == kCount; }, kWait));
+  CHECK(d.a_log.count<EventBlobPushed>() == static_cast<std::size_t>(kCount));
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return d.b_log.count<EventBlobReceived>() >= kCount; }, kWait));
+  std::multiset<std::string> texts;
+  for (const auto& text : d.b_log.received_texts()) texts.insert(text);
+  CHECK(texts == std::multiset<std::string>(expected.begin(), expected.end()));
+
+  // The killed relay comes back: A's outbox drains into it; B sees those blobs again there and
+  // drops them (its cursor for relay 2 reaches the end, nothing is delivered twice).
+  relay2 = RelayProcess::start(kRelayBinary, d.data("relay2"), port2);
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return d.a_log.outbox() == 0; }, kWait));
+  REQUIRE(d.b_log.poll_until(
+      *d.b,
+      [&] {
+        for (const auto& g : d.b->status()) {
+          if (g.group.group_id == d.group && g.relays.size() == 2) return g.relays[1].cursor >= kCount;
+        }
+        return false;
+      },
+      kWait));
+  CHECK(d.b_log.count<EventBlobReceived>() == static_cast<std::size_t>(kCount));
+  CHECK(d.a_log.count<EventBlobPushed>() == static_cast<std::size_t>(kCount));
+}
+
+TEST_CASE("a replaced relay database makes the client re-pull from the start and drop duplicates",
+          "[process][durability]") {
+  Devices d;
+  auto relay = RelayProcess::start(kRelayBinary, d.data("relay"));
+  const std::uint16_t port = relay->port();
+  const std::string relay_id = relay->relay_id_hex();
+  d.make_group({relay->url()});
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return all_connected(*d.b, d.group); }, kWait));
+
+  // Three pushes wait in A's outbox; a copy of A's home keeps them there for later.
+  relay->stop();
+  for (int i = 0; i < 3; ++i) REQUIRE(d.a->push(d.group, as_bytes("d" + std::to_string(i))).has_value());
+  d.a.reset();
+  std::filesystem::copy(d.home_a(), d.tmp.sub("a-copy"), std::filesystem::copy_options::recursive);
+  relay = RelayProcess::start(kRelayBinary, d.data("relay"), port);
+  d.reopen_a();
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return d.a_log.outbox() == 0; }, kWait));
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return d.b_log.count<EventBlobReceived>() >= 3; }, kWait));
+  REQUIRE(d.b->commit_received().is_ok());
+  d.a.reset();
+
+  // The relay's database is replaced (same key, so the same relay_id): a new epoch, cursors from 1.
+  relay->stop();
+  for (const char* name : {"relay.db", "relay.db-wal", "relay.db-shm"}) {
+    std::filesystem::remove(std::filesystem::path(d.data("relay")) / name);
+  }
+  relay = RelayProcess::start(kRelayBinary, d.data("relay"), port);
+  CHECK(relay->relay_id_hex() == relay_id);
+  // The copy of A's home still holds d0..d2: it pushes them again into the new database.
+  run_drain_probe(d, d.tmp.sub("a-copy"));
+  d.reopen_a();
+  REQUIRE(d.a->push(d.group, as_bytes("d3")).has_value());
+
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return d.b_log.count<EventBlobReceived>() >= 4; }, kWait));
+  CHECK(d.b_log.received_texts() == std::vector<std::string>{"d0", "d1", "d2", "d3"});
+  // The new database really held the old blobs again (they were duplicates for B).
+  const auto copies = d.stored_at_primary();
+  CHECK(copies.size() == 4);
+  CHECK(d.b_log.all<EventBlobReceived>().back().blob.cursor == 4);
+}

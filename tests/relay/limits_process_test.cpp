@@ -1,0 +1,512 @@
+// The relay's limits attacked through real sockets against a real blindsync-relay process.
+//
+// Each test starts the relay with the limit under attack set small through its environment
+// (BLINDSYNC_RELAY_<KEY>, the same keys as the config file), then speaks wire protocol v1 over a
+// plain POSIX WebSocket client (ops_ws_client.h: no Beast, no blindsync::client, so relay_tests
+// stays free of payload crypto). Group keys are plain auth::SigningKeys: the relay only ever sees
+// their public key as the group_id. Every wait is bounded; no assertion depends on timing except
+// where a limit *is* a time (the HELLO and idle timeouts, TTL), and those wait well past it.
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <csignal>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "blindsync/auth/identity.h"
+#include "ops_relay_process.h"
+#include "ops_ws_client.h"
+
+namespace {
+
+using namespace blindsync;
+using namespace blindsync::test;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::uint16_t code_of(Code code) { return static_cast<std::uint16_t>(code); }
+
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+// A relay process with some limits overridden through the environment.
+class LimitedRelay {
+ public:
+  explicit LimitedRelay(Settings settings,
+                        std::optional<std::string> data_dir = std::nullopt, std::vector<EnvChange> extra_env = {}) {
+    data_ = data_dir ? *data_dir : dir_.str("data");
+    std::vector<EnvChange> env = std::move(extra_env);
+    for (auto& [key, value] : settings) {
+      std::string name = "BLINDSYNC_RELAY_" + key;
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::toupper(c); });
+      env.push_back({name, value});
+    }
+    relay_ = OpsRelay::start({"--listen", "127.0.0.1:0", "--data", data_, "--durability", "normal"}, env);
+  }
+  ~LimitedRelay() {
+    if (relay_ && relay_->process->running()) relay_->stop(SIGTERM);
+  }
+  LimitedRelay(const LimitedRelay&) = delete;
+  LimitedRelay& operator=(const LimitedRelay&) = delete;
+
+  std::uint16_t port() const { return relay_->port; }
+  pid_t pid() const { return relay_->process->pid(); }
+  bool running() { return relay_->process->running(); }
+  std::string stderr_text() { return relay_->process->stderr_text(); }
+  int stop() { return relay_->stop(SIGTERM); }
+
+  std::unique_ptr<ProtocolClient> connect() {
+    std::string error;
+    auto client = ProtocolClient::connect(port(), &error);
+    INFO("connect: " << error);
+    REQUIRE(client != nullptr);
+    return client;
+  }
+
+ private:
+  OpsTempDir dir_;
+  std::string data_;
+  std::unique_ptr<OpsRelay> relay_;
+};
+
+struct Member {
+  auth::SigningKey device = auth::SigningKey::generate();
+  std::shared_ptr<auth::SigningKey> group;
+  explicit Member(std::shared_ptr<auth::SigningKey> g) : group(std::move(g)) {}
+  GroupId group_id() const { return GroupId(group->public_key()); }
+};
+
+std::shared_ptr<auth::SigningKey> new_group() { return std::make_shared<auth::SigningKey>(auth::SigningKey::generate()); }
+
+// Reads until the relay closes the connection (bounded); the WebSocket close code, 0 if the TCP
+// connection ended without one.
+std::uint16_t wait_closed(ProtocolClient& client, milliseconds timeout = seconds(15)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto frame = client.receive(milliseconds(500));
+    if (!frame && frame.error().code() == Code::kConnectionClosed) return client.close_code().value_or(0);
+  }
+  FAIL("the relay did not close the connection");
+  return 0;
+}
+
+// A handshake the relay must refuse with `code`, then close with its mirrored close code.
+void require_refused(LimitedRelay& relay, const Member& m, Code code, std::uint16_t close_code,
+                     const std::string& token = "") {
+  auto client = relay.connect();
+  auto welcome = client->handshake(m.device, *m.group, token);
+  REQUIRE_FALSE(welcome.has_value());
+  CHECK(welcome.error().code() == code);
+  CHECK(wait_closed(*client) == close_code);
+}
+
+std::unique_ptr<ProtocolClient> join(LimitedRelay& relay, const Member& m, const std::string& token = "") {
+  auto client = relay.connect();
+  auto welcome = client->handshake(m.device, *m.group, token);
+  INFO("handshake: " << (welcome ? std::string("ok") : welcome.error().to_string()));
+  REQUIRE(welcome.has_value());
+  return client;
+}
+
+// Retries a handshake for a while: a slot freed by a close is released when the relay has
+// processed that close, which happens asynchronously.
+std::unique_ptr<ProtocolClient> join_eventually(LimitedRelay& relay, const Member& m) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string error;
+    auto client = ProtocolClient::connect(relay.port(), &error);
+    if (client && client->handshake(m.device, *m.group).has_value()) return client;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  FAIL("no session within 100 attempts");
+  return nullptr;
+}
+
+Bytes bytes_of(std::size_t n, std::uint8_t fill = 0x42) { return Bytes(n, fill); }
+
+std::uint64_t vm_rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("process: an oversized frame is refused before it is buffered and the relay serves on",
+          "[process][limits]") {
+  LimitedRelay relay(Settings{{"max_blob_bytes", "1000"}});
+  auto attacker = relay.connect();
+  CHECK(attacker->challenge().limits.max_blob_bytes == 1000);  // the environment reached the relay
+  const std::uint32_t frame_limit = attacker->challenge().limits.max_frame_bytes;
+  CHECK(frame_limit < 64 * 1024);
+  const Bytes huge = bytes_of(4 * 1024 * 1024);
+  (void)attacker->socket().send_binary(ByteView(huge.data(), huge.size()));
+  const std::uint16_t code = wait_closed(*attacker);
+  CHECK((code == 1009 || code == 0));  // RFC 6455 "message too big", or the socket cut mid-frame
+  Member m(new_group());
+  auto honest = join(relay, m);
+  CHECK(honest->push(numbered_blob(1), bytes_of(1000)).has_value());
+  const auto too_big = honest->push(numbered_blob(2), bytes_of(1001));
+  REQUIRE_FALSE(too_big.has_value());
+  CHECK(too_big.error().code() == Code::kBlobTooLarge);
+  CHECK(honest->pull(0).has_value());  // the session goes on
+}
+
+TEST_CASE("process: a client silent past hello_timeout_ms gets 1007 and close 4007", "[process][limits]") {
+  LimitedRelay relay(Settings{{"hello_timeout_ms", "300"}});
+  auto silent = relay.connect();
+  CHECK(silent->challenge().limits.hello_timeout_ms == 300);
+  auto frame = silent->receive(seconds(10));
+  REQUIRE(frame.has_value());
+  REQUIRE(std::holds_alternative<Error>(frame->message));
+  CHECK(std::get<Error>(frame->message).code == code_of(Code::kHelloTimeout));
+  CHECK(wait_closed(*silent) == 4007);
+}
+
+TEST_CASE("process: max_sessions refuses with 3000 and close 4200; a freed slot is reused", "[process][limits]") {
+  LimitedRelay relay(Settings{{"max_sessions", "2"}, {"max_sessions_per_group", "2"}});
+  Member a(new_group()), b(new_group()), c(new_group());
+  auto ca = join(relay, a);
+  auto cb = join(relay, b);
+  require_refused(relay, c, Code::kRelayOverloaded, 4200);
+  ca->socket().close_socket();
+  auto cc = join_eventually(relay, c);
+  CHECK(cc->push(numbered_blob(1), bytes_of(10)).has_value());
+}
+
+TEST_CASE("process: max_sessions_per_group refuses with 2004 and close 4104; other groups unaffected",
+          "[process][limits]") {
+  LimitedRelay relay(Settings{{"max_sessions_per_group", "2"}});
+  auto group = new_group();
+  Member a(group), b(group), c(group), other(new_group());
+  auto ca = join(relay, a);
+  auto cb = join(relay, b);
+  require_refused(relay, c, Code::kGroupFull, 4104);
+  auto co = join(relay, other);
+  cb->socket().close_socket();
+  auto cc = join_eventually(relay, c);
+}
+
+TEST_CASE("process: the connection beyond max_connections_per_ip is closed at once; a freed slot is reused",
+          "[process][limits]") {
+  LimitedRelay relay(Settings{{"max_connections_per_ip", "3"}});
+  std::vector<std::unique_ptr<ProtocolClient>> open;
+  for (int i = 0; i < 3; ++i) open.push_back(relay.connect());
+  std::string error;
+  auto refused = ProtocolClient::connect(relay.port(), &error);
+  CHECK(refused == nullptr);  // no upgrade, no CHALLENGE: the socket is closed right after accept
+  open.pop_back();
+  std::unique_ptr<ProtocolClient> again;
+  for (int attempt = 0; attempt < 100 && !again; ++attempt) {
+    again = ProtocolClient::connect(relay.port(), &error);
+    if (!again) std::this_thread::sleep_for(milliseconds(50));
+  }
+  CHECK(again != nullptr);
+  Member m(new_group());
+  CHECK(again->handshake(m.device, *m.group).has_value());
+}
+
+TEST_CASE("process: messages over device_messages_per_minute get 2000 and the session is kept",
+          "[process][limits]") {
+  LimitedRelay relay(Settings{{"device_messages_per_minute", "5"}});
+  Member a(new_group()), b(new_group());
+  auto ca = join(relay, a);
+  for (int i = 0; i < 5; ++i) REQUIRE(ca->pull(0).has_value());
+  for (int i = 0; i < 3; ++i) {
+    auto limited = ca->pull(0);
+    REQUIRE_FALSE(limited.has_value());
+    CHECK(limited.error().code() == Code::kRateLimited);
+  }
+  CHECK_FALSE(ca->close_code().has_value());
+  auto cb = join(relay, b);  // another device has its own budget
+  CHECK(cb->pull(0).has_value());
+}
+
+TEST_CASE("process: fresh device keys cannot bypass global_messages_per_second", "[process][limits][hostile]") {
+  LimitedRelay relay(Settings{{"global_messages_per_second", "5"},
+                              {"device_messages_per_minute", "1000"},
+                              {"max_connections_per_ip", "100"}});
+  int welcomed = 0;
+  int limited = 0;
+  std::vector<std::unique_ptr<ProtocolClient>> clients;
+  for (int i = 0; i < 25; ++i) {  // 25 new device keys in 25 new groups, as fast as possible
+    Member m(new_group());
+    auto client = relay.connect();
+    auto welcome = client->handshake(m.device, *m.group);
+    if (welcome) {
+      ++welcomed;
+      clients.push_back(std::move(client));
+    } else {
+      CHECK(welcome.error().code() == Code::kRateLimited);
+      ++limited;
+    }
+  }
+  INFO("welcomed " << welcomed << ", rate-limited " << limited);
+  CHECK(limited > 0);
+  CHECK(welcomed > 0);
+}
+
+TEST_CASE("process: group_quota_bytes answers 2002 before the write; retries still get their ack",
+          "[process][limits]") {
+  LimitedRelay relay(Settings{{"group_quota_bytes", "3000"}});
+  Member a(new_group());
+  auto ca = join(relay, a);
+  for (std::uint32_t i = 1; i <= 3; ++i) REQUIRE(ca->push(numbered_blob(i), bytes_of(1000)).has_value());
+  auto over = ca->push(numbered_blob(4), bytes_of(1000));
+  REQUIRE_FALSE(over.has_value());
+  CHECK(over.error().code() == Code::kGroupQuotaExceeded);
+  auto retry = ca->push(numbered_blob(2), bytes_of(1000));
+  REQUIRE(retry.has_value());
+  CHECK(retry->duplicate);
+  CHECK(ca->pull(0)->blobs.size() == 3);
+}
+
+TEST_CASE("process: storage_cap_bytes and max_groups answer 3003", "[process][limits]") {
+  LimitedRelay relay(Settings{{"storage_cap_bytes", "2500"}, {"max_groups", "2"}});
+  Member a(new_group()), b(new_group()), c(new_group());
+  auto ca = join(relay, a);
+  auto cb = join(relay, b);
+  REQUIRE(ca->push(numbered_blob(1), bytes_of(1000)).has_value());
+  REQUIRE(cb->push(numbered_blob(1), bytes_of(1000)).has_value());
+  auto full = cb->push(numbered_blob(2), bytes_of(1000));
+  REQUIRE_FALSE(full.has_value());
+  CHECK(full.error().code() == Code::kStorageFull);
+  REQUIRE(cb->push(numbered_blob(3), bytes_of(500)).has_value());  // exactly at the cap
+  require_refused(relay, c, Code::kStorageFull, 4203);             // a third group
+  CHECK(cb->pull(0)->blobs.size() == 2);
+}
+
+TEST_CASE("process: a TTL above max_ttl_seconds is capped and the expired blob is never served",
+          "[process][limits]") {
+  LimitedRelay relay(Settings{{"max_ttl_seconds", "1"}, {"default_ttl_seconds", "1"}});
+  Member a(new_group());
+  auto ca = join(relay, a);
+  REQUIRE(ca->push(numbered_blob(1), bytes_of(10), 3600).has_value());
+  std::this_thread::sleep_for(milliseconds(2200));
+  auto page = ca->pull(0);
+  REQUIRE(page.has_value());
+  CHECK(page->blobs.empty());
+  CHECK(page->max_cursor == 1);
+}
+
+TEST_CASE("process: access = token refuses a HELLO without a listed token with 1002 and close 4002",
+          "[process][limits][admission]") {
+  LimitedRelay relay(Settings{{"access", "token"}, {"access_tokens", "first-token-0123456789,second-token-0123456789"}});
+  Member a(new_group()), b(new_group()), c(new_group());
+  require_refused(relay, a, Code::kUnauthorized, 4002);
+  require_refused(relay, b, Code::kUnauthorized, 4002, "third-token-0123456789");
+  auto cc = join(relay, c, "second-token-0123456789");
+  CHECK(cc->push(numbered_blob(1), bytes_of(3)).has_value());
+}
+
+TEST_CASE("process: access = allowlist admits only listed groups", "[process][limits][admission]") {
+  Member listed(new_group()), stranger(new_group());
+  LimitedRelay relay(Settings{{"access", "allowlist"}, {"allowlist", listed.group_id().to_hex()}});
+  auto cl = join(relay, listed);
+  require_refused(relay, stranger, Code::kUnauthorized, 4002);
+}
+
+TEST_CASE("process: DELETE by another device without force is 1004; the sender and force may delete",
+          "[process][limits][delete]") {
+  LimitedRelay relay(Settings{});
+  auto group = new_group();
+  Member a(group), b(group);
+  auto ca = join(relay, a);
+  auto cb = join(relay, b);
+  REQUIRE(ca->push(numbered_blob(1), bytes_of(10)).has_value());
+  REQUIRE(ca->push(numbered_blob(2), bytes_of(10)).has_value());
+  const Bytes not_own = encode_frame(Frame{77, Delete{numbered_blob(1), false}});
+  REQUIRE(cb->socket().send_binary(ByteView(not_own.data(), not_own.size())));
+  bool refused = false;
+  for (int i = 0; i < 100 && !refused; ++i) {
+    auto frame = cb->receive(seconds(10));
+    REQUIRE(frame.has_value());
+    if (frame->request_id == 77) {
+      REQUIRE(std::holds_alternative<Error>(frame->message));
+      CHECK(std::get<Error>(frame->message).code == code_of(Code::kNotBlobOwner));
+      refused = true;
+    }
+  }
+  CHECK(refused);
+  const Bytes own = encode_frame(Frame{78, Delete{numbered_blob(1), false}});
+  const Bytes forced = encode_frame(Frame{79, Delete{numbered_blob(2), true}});
+  REQUIRE(ca->socket().send_binary(ByteView(own.data(), own.size())));
+  REQUIRE(cb->socket().send_binary(ByteView(forced.data(), forced.size())));
+  bool gone = false;
+  for (int i = 0; i < 50 && !gone; ++i) {
+    auto page = ca->pull(0);
+    REQUIRE(page.has_value());
+    gone = page->blobs.empty();
+    if (!gone) std::this_thread::sleep_for(milliseconds(100));
+  }
+  CHECK(gone);
+}
+
+TEST_CASE("process: with drop_acked, cleanup removes blobs every device acknowledged", "[process][retention]") {
+  LimitedRelay relay(Settings{{"drop_acked", "true"}, {"cleanup_interval_ms", "200"}});
+  auto group = new_group();
+  Member a(group), b(group);
+  auto ca = join(relay, a);
+  auto cb = join(relay, b);
+  for (std::uint32_t i = 1; i <= 3; ++i) REQUIRE(ca->push(numbered_blob(i), bytes_of(100)).has_value());
+  for (auto* client : {ca.get(), cb.get()}) {
+    const Bytes ack = encode_frame(Frame{0, Ack{2}});
+    REQUIRE(client->socket().send_binary(ByteView(ack.data(), ack.size())));
+  }
+  std::vector<Cursor> left;
+  for (int i = 0; i < 50; ++i) {  // at most ~10 s; the cleanup runs every 200 ms
+    auto page = ca->pull(0);
+    REQUIRE(page.has_value());
+    left.clear();
+    for (const auto& blob : page->blobs) left.push_back(blob.cursor);
+    if (left.size() == 1) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  CHECK(left == std::vector<Cursor>{3});
+}
+
+TEST_CASE("process: a session that stops answering pings is closed after idle_timeout_ms", "[process][limits]") {
+  LimitedRelay relay(Settings{{"idle_timeout_ms", "1000"}});
+  Member m(new_group());
+  auto client = join(relay, m);
+  bool ended = false;
+  int pings = 0;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
+  while (!ended && std::chrono::steady_clock::now() < deadline) {
+    const WsEvent event = client->socket().next(milliseconds(500), /*answer_pings=*/false);
+    if (event.kind == WsEvent::Kind::kPing) ++pings;
+    ended = event.kind == WsEvent::Kind::kEnd || event.kind == WsEvent::Kind::kClose;
+  }
+  CHECK(pings >= 1);
+  CHECK(ended);
+}
+
+TEST_CASE("process: a reader that never reads cannot grow the relay's memory", "[process][limits][slow]") {
+  // ASan keeps freed memory in a quarantine (256 MB by default), which would read as growth: cap it
+  // for this child so VmRSS reflects live memory. No effect on a build without ASan.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  std::string asan_options = std::string(asan != nullptr ? asan : "");
+  if (!asan_options.empty()) asan_options += ":";
+  asan_options += "quarantine_size_mb=4";
+  LimitedRelay relay(Settings{{"device_messages_per_minute", "1000000"}, {"global_messages_per_second", "1000000"}},
+                     std::nullopt, {{"ASAN_OPTIONS", asan_options}});
+  auto group = new_group();
+  Member pusher(group), reader(group);
+  auto slow = join(relay, reader);  // handshakes, then never reads again
+  auto fast = join(relay, pusher);
+  const std::uint64_t before = vm_rss_kib(relay.pid());
+
+  constexpr std::uint32_t kBlobs = 2000;
+  constexpr std::size_t kSize = 16 * 1024;  // at the inline NOTIFY limit: every NOTIFY carries it
+  const Bytes payload = bytes_of(kSize, 0x5C);
+  std::uint64_t peak = before;
+  std::uint32_t acked = 0;
+  for (std::uint32_t i = 1; i <= kBlobs; i += 50) {  // pipelined in windows of 50
+    std::vector<std::uint32_t> rids;
+    for (std::uint32_t j = i; j < i + 50 && j <= kBlobs; ++j) rids.push_back(fast->send_push(numbered_blob(j), payload));
+    for (std::size_t k = 0; k < rids.size();) {
+      auto frame = fast->receive(seconds(30));
+      REQUIRE(frame.has_value());
+      if (std::holds_alternative<PushAck>(frame->message)) {
+        ++acked;
+        ++k;
+      } else if (std::holds_alternative<Error>(frame->message)) {
+        FAIL("push refused: " << std::get<Error>(frame->message).message);
+      }
+    }
+    peak = std::max(peak, vm_rss_kib(relay.pid()));
+  }
+  CHECK(acked == kBlobs);
+  const std::uint64_t after = vm_rss_kib(relay.pid());
+  std::printf("slow reader: relay VmRSS %llu KiB before, %llu KiB peak, %llu KiB after %u x %zu-byte pushes "
+              "(%llu MiB pushed)\n",
+              static_cast<unsigned long long>(before), static_cast<unsigned long long>(peak),
+              static_cast<unsigned long long>(after), kBlobs, kSize,
+              static_cast<unsigned long long>(std::uint64_t{kBlobs} * kSize / (1024 * 1024)));
+  CHECK(peak - before < 200 * 1024);  // < 200 MB of growth while 31 MiB of NOTIFY went to a non-reader
+  // The reader fell behind past the send-queue bound and was disconnected.
+  bool closed = false;
+  std::size_t received = 0;
+  for (int i = 0; i < 100'000; ++i) {  // drains what the kernel buffered, then meets the cut
+    auto frame = slow->receive(seconds(5));
+    if (frame) {
+      ++received;
+      continue;
+    }
+    closed = frame.error().code() == Code::kConnectionClosed;
+    break;
+  }
+  INFO("the slow reader received " << received << " frames before the end");
+  CHECK(closed);
+  CHECK(relay.running());
+}
+
+TEST_CASE("process: a full disk answers 3003, pulls keep working, and pushes recover when space returns",
+          "[process][limits][disk]") {
+  OpsTempDir dir;
+  const std::string mount_point = dir.str("small");
+  std::filesystem::create_directories(mount_point);
+  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=4m,mode=0700") != 0) {
+    WARN("cannot mount a 4 MiB tmpfs here (not root?): the full-disk path is covered by the store test with "
+         "PRAGMA max_page_count");
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mount_point};
+  const std::string data = mount_point + "/data";
+  {
+    LimitedRelay relay(Settings{}, data);
+    Member m(new_group());
+    auto client = join(relay, m);
+    // Leave ~1.5 MiB free: the rest is a filler file the test can delete to "free the disk".
+    const std::string filler = mount_point + "/filler";
+    {
+      std::ofstream out(filler, std::ios::binary);
+      const std::string chunk(64 * 1024, 'f');
+      for (int i = 0; i < 36; ++i) out << chunk;  // 2.25 MiB
+    }
+    std::uint32_t n = 0;
+    std::optional<Code> refusal;
+    while (n < 1000 && !refusal) {
+      auto ack = client->push(numbered_blob(++n), bytes_of(16 * 1024));
+      if (!ack) refusal = ack.error().code();
+    }
+    REQUIRE(refusal.has_value());
+    CHECK(*refusal == Code::kStorageFull);
+    const std::size_t stored = n - 1;
+    INFO("stored " << stored << " blobs before the disk filled");
+    CHECK(stored > 0);
+    auto page = client->pull(0, 5);  // reads keep working
+    REQUIRE(page.has_value());
+    CHECK(page->blobs.size() == std::min<std::size_t>(5, stored));
+    CHECK(relay.running());
+
+    std::filesystem::remove(filler);
+    std::optional<PushAck> recovered;
+    for (int attempt = 0; attempt < 20 && !recovered; ++attempt) {
+      auto ack = client->push(numbered_blob(5000 + attempt), bytes_of(16 * 1024));
+      if (ack) recovered = *ack;
+    }
+    REQUIRE(recovered.has_value());
+    CHECK(recovered->cursor == stored + 1);  // the failed pushes consumed no cursor
+    CHECK(relay.stop() == 0);
+  }
+}
+
+}  // namespace
