@@ -7,21 +7,6 @@
 namespace blindsync::capi {
 namespace {
 
-// Stable names documented in blindsync.h (independent of the C++ enum's spelling).
-const char* state_name(ConnectionState state) {
-  switch (state) {
-    case ConnectionState::kDisconnected:
-      return "disconnected";
-    case ConnectionState::kConnecting:
-      return "connecting";
-    case ConnectionState::kConnected:
-      return "connected";
-    case ConnectionState::kBackingOff:
-      return "backing_off";
-  }
-  return "unknown";
-}
-
 std::string status_document(const AsyncClient& client) {
   nlohmann::json doc;
   if (auto identity = client.identity()) {
@@ -33,7 +18,7 @@ std::string status_document(const AsyncClient& client) {
   for (const GroupStatus& status : client.status()) {
     nlohmann::json relays = nlohmann::json::array();
     for (const RelayStatus& relay : status.relays) {
-      relays.push_back({{"url", relay.url}, {"state", state_name(relay.state)}, {"cursor", relay.cursor}});
+      relays.push_back({{"url", relay.url}, {"state", connection_state_name(relay.state)}, {"cursor", relay.cursor}});
     }
     doc["groups"].push_back({{"group_id", status.group.group_id.to_hex()},
                              {"name", status.group.name},

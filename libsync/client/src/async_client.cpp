@@ -50,7 +50,7 @@ std::string_view connection_state_name(ConnectionState state) noexcept {
     case ConnectionState::kConnected:
       return "connected";
     case ConnectionState::kBackingOff:
-      return "backing off";
+      return "backing_off";
   }
   return "unknown";
 }

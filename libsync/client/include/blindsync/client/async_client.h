@@ -63,6 +63,8 @@ struct AsyncClientOptions {
 };
 
 enum class ConnectionState { kDisconnected, kConnecting, kConnected, kBackingOff };
+// Stable lower-case names ("disconnected", "connecting", "connected", "backing_off"); the C API
+// reports them as they are, so they are part of its contract too.
 std::string_view connection_state_name(ConnectionState state) noexcept;
 
 struct EventConnected {
