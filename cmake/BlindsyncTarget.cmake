@@ -8,6 +8,13 @@ function(blindsync_target_defaults target)
     POSITION_INDEPENDENT_CODE ON)
   target_compile_options(${target} PRIVATE
     $<$<CXX_COMPILER_ID:GNU,Clang>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor>)
+  # Boost 1.74's Asio only detects C++20 coroutines on clang through __cpp_coroutines and
+  # <experimental/coroutine> (libc++ / -fcoroutines-ts). Clang 14 in C++20 mode with libstdc++
+  # has neither, only <coroutine>, so co_await support must be switched on by hand; without it the
+  # relay (and every Asio coroutine) does not compile with clang, e.g. in the tsan preset.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_definitions(${target} PRIVATE BOOST_ASIO_HAS_CO_AWAIT=1 BOOST_ASIO_HAS_STD_COROUTINE=1)
+  endif()
 endfunction()
 
 # add_blindsync_component(NAME core SOURCES ... PUBLIC_DEPS ... PRIVATE_DEPS ...)

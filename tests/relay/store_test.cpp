@@ -808,3 +808,51 @@ TEST_CASE("push throughput with 64 pushing threads", "[.bench][store]") {
                 durability == Durability::kFull ? "full" : "normal", kTotal, kThreads, seconds, kTotal / seconds);
   }
 }
+
+TEST_CASE("WAL checkpoints keep the WAL file small under continuous pushes, and lose nothing", "[store][checkpoint]") {
+  // The writer's own auto-checkpoint is off (store/wal_checkpointer.h): if the checkpointer thread
+  // did not copy and restart the WAL, every pushed byte would still be in the WAL file at the end.
+  TempDir dir;
+  const std::string path = dir.file("relay.db");
+  constexpr std::uint32_t kPushes = 8000;
+  constexpr std::size_t kPayload = 1024;
+  constexpr std::uintmax_t kPayloadTotal = std::uintmax_t{kPushes} * kPayload;
+  {
+    StoreOptions options;
+    options.path = path;
+    options.durability = Durability::kNormal;
+    options.max_batch = 64;
+    options.checkpoint_passive_pages = 32;
+    options.checkpoint_restart_pages = 128;
+    auto opened = open_sqlite_store(options);
+    REQUIRE(opened);
+    Store& store = **opened;
+    std::uintmax_t largest_wal = 0;
+    for (std::uint32_t first = 0; first < kPushes; first += 64) {
+      Collector results(64);
+      for (std::uint32_t i = 0; i < 64; ++i) {
+        const std::uint32_t n = first + i;
+        PushRequest request = make_push(group_n(static_cast<std::uint8_t>(n % 8)), n);
+        request.payload = payload_n(n, kPayload);
+        store.submit_push(std::move(request), results.at(i));
+      }
+      results.wait_all();
+      for (std::size_t i = 0; i < results.size(); ++i) REQUIRE(results[i]);
+      std::error_code ec;
+      const auto wal = fs::file_size(path + "-wal", ec);
+      if (!ec) largest_wal = std::max(largest_wal, wal);
+    }
+    INFO("largest WAL " << largest_wal << " bytes for " << kPayloadTotal << " payload bytes");
+    CHECK(largest_wal > 0);
+    CHECK(largest_wal < kPayloadTotal / 4);
+    store.close();
+  }
+  auto reopened = open_store(path);
+  std::size_t total = 0;
+  for (std::uint8_t g = 0; g < 8; ++g) {
+    const auto blobs = pull_all(*reopened, group_n(g));
+    CHECK(cursors_of(blobs) == range(1, kPushes / 8));
+    total += blobs.size();
+  }
+  CHECK(total == kPushes);
+}

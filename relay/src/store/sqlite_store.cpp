@@ -7,6 +7,8 @@
 //   synchronous=FULL), and runs their completions only after COMMIT returned. A cleanup request
 //   waits in its own queue; the writer advances it one short transaction at a time, between
 //   batches, so pushes keep flowing while old blobs are removed.
+// - A checkpointer thread (WalCheckpointer, wal_checkpointer.h) copies the WAL into the database
+//   file on its own connection, so the writer never pays for a checkpoint inside a push batch.
 // - pull(), max_cursor(), stats(), session_start() and list_devices() run on read connections
 //   from a small pool guarded by a mutex. In WAL mode readers never block the writer and see a
 //   consistent snapshot.
@@ -32,6 +34,7 @@
 #include "store/sqlite_schema.h"
 #include "store/sqlite_writer.h"
 #include "store/store.h"
+#include "store/wal_checkpointer.h"
 
 namespace blindsync::relay {
 namespace {
@@ -41,6 +44,7 @@ using sqlite::Database;
 using sqlite::SqliteWriter;
 using sqlite::Statement;
 using sqlite::StatementReset;
+using sqlite::WalCheckpointer;
 using sqlite::WriteOp;
 
 constexpr std::size_t kMaxIdleReaders = 8;
@@ -144,12 +148,15 @@ struct CleanupOp {
 class SqliteStore final : public Store {
  public:
   SqliteStore(StoreOptions options, std::uint64_t epoch, std::unique_ptr<SqliteWriter> writer,
-              std::unique_ptr<ReaderConnection> first_reader)
+              std::unique_ptr<WalCheckpointer> checkpointer, std::unique_ptr<ReaderConnection> first_reader)
       : options_(std::move(options)),
         max_batch_(std::max<std::size_t>(1, options_.max_batch)),
         epoch_(epoch),
-        writer_(std::move(writer)) {
+        writer_(std::move(writer)),
+        checkpointer_(std::move(checkpointer)) {
     idle_readers_.push_back(std::move(first_reader));
+    checkpointer_->attach(writer_->db().get());
+    writer_->set_checkpointer(checkpointer_.get());
     thread_ = std::thread([this] { writer_loop(); });
   }
 
@@ -377,6 +384,8 @@ class SqliteStore final : public Store {
     }
     queue_cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    writer_->set_checkpointer(nullptr);
+    checkpointer_->stop();
 
     {
       std::lock_guard lock(pool_mutex_);
@@ -484,6 +493,7 @@ class SqliteStore final : public Store {
         writer_->write_batch(batch);
         // Completions only after COMMIT (or rollback) and outside every lock.
         for (WriteOp& op : batch) sqlite::complete(op);
+        checkpointer_->restart_if_due();
       }
       if (cleanup) {
         Status status;
@@ -516,6 +526,7 @@ class SqliteStore final : public Store {
   const std::uint64_t epoch_;
 
   std::unique_ptr<SqliteWriter> writer_;  // used only by the writer thread, then by close()
+  std::unique_ptr<WalCheckpointer> checkpointer_;
   std::thread thread_;
 
   std::mutex queue_mutex_;
@@ -545,8 +556,13 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const StoreOptions& options) {
     // Open one reader now so a file readers cannot use fails at startup, not at the first PULL.
     auto reader = open_reader(options.path);
     if (!reader) return reader.error();
+    sqlite::CheckpointOptions checkpoints;
+    checkpoints.passive_frames = options.checkpoint_passive_pages;
+    checkpoints.restart_frames = options.checkpoint_restart_pages;
+    auto checkpointer = WalCheckpointer::open(options.path, options.durability == Durability::kFull, checkpoints);
+    if (!checkpointer) return checkpointer.error();
     std::unique_ptr<Store> store = std::make_unique<SqliteStore>(options, *epoch, std::move(*writer),
-                                                                 std::move(*reader));
+                                                                 std::move(*checkpointer), std::move(*reader));
     return store;
   } catch (const std::exception& e) {  // std::thread or allocation failure
     return Status(Code::kStorageError, std::string("cannot start the store: ") + e.what());

@@ -800,9 +800,7 @@ bool SqliteWriter::cleanup_step(CleanupJob& job, Status& status) {
       case Phase::kCheckpoint: {
         // PASSIVE: never waits for readers. When it copies the whole WAL it also truncates the
         // database file to its new, vacuumed size.
-        if (auto st = s.db.exec("PRAGMA wal_checkpoint(PASSIVE)"); !st) {
-          spdlog::debug("store: cleanup checkpoint: {}", st.message());
-        }
+        if (checkpointer_ != nullptr) checkpointer_->checkpoint_on_writer(SQLITE_CHECKPOINT_PASSIVE);
         job.phase = Phase::kDone;
         return true;
       }

@@ -27,6 +27,7 @@
 
 #include "store/sqlite_db.h"
 #include "store/store.h"
+#include "store/wal_checkpointer.h"
 
 namespace blindsync::relay::sqlite {
 
@@ -110,6 +111,10 @@ class SqliteWriter {
   // Payload bytes of all groups.
   std::uint64_t total_bytes() const noexcept { return total_bytes_.load(std::memory_order_relaxed); }
 
+  // The checkpointer that cleanup's final checkpoint goes through (SQLite runs one checkpoint at
+  // a time). Not owned; may be null (then cleanup skips that checkpoint).
+  void set_checkpointer(WalCheckpointer* checkpointer) noexcept { checkpointer_ = checkpointer; }
+
   // Folds the WAL back into the main file (used at close).
   void checkpoint_truncate();
 
@@ -121,6 +126,7 @@ class SqliteWriter {
 
   std::unique_ptr<Statements> s_;
   StoreOptions options_;
+  WalCheckpointer* checkpointer_ = nullptr;
 
   mutable std::mutex limits_mutex_;
   StoreLimits limits_;

@@ -47,6 +47,10 @@ struct StoreOptions {
   // SQLite PRAGMA max_page_count for the file; 0 keeps SQLite's default. Lets a test make the
   // database "full" without a small filesystem.
   std::uint64_t max_page_count = 0;
+  // WAL checkpoints run on their own thread (store/wal_checkpointer.h): a PASSIVE one each time
+  // the WAL grew by this many pages, a RESTART (waits for the writer) once it holds this many.
+  int checkpoint_passive_pages = 4096;
+  int checkpoint_restart_pages = 65536;
 };
 
 // Storage limits, checked by the writer before a write (0 = no limit).
