@@ -165,6 +165,8 @@ std::vector<std::pair<std::string, Frame>> sample_frames() {
 
   client("delete", Delete{blob_id(kNowMs, 11), false});
   client("delete-force", Delete{blob_id(kNowMs + 1, 13), true});
+  reply("delete-ack", 12, DeleteAck{blob_id(kNowMs, 11), true});
+  reply("delete-ack-not-stored", 13, DeleteAck{blob_id(kNowMs + 1, 13), false});
 
   client("revoke-device", RevokeDevice{id<DeviceId>(50), "lost phone"});
   relay("device-revoked", DeviceRevoked{id<DeviceId>(50), "lost phone", id<DeviceId>(5), kNowMs + 9});
@@ -305,7 +307,14 @@ void write_http(const fs::path& root) {
   out.write("post-sync-chunked.http",
             "POST /v1/sync HTTP/1.1\r\nHost: relay\r\nTransfer-Encoding: chunked\r\n\r\n"
             "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nTrailer: x\r\n\r\n");
-  out.write("not-found-metrics.http", "GET /metrics HTTP/1.1\r\nHost: relay\r\nAccept: text/plain\r\n\r\n");
+  out.write("metrics-prometheus.http",
+            "GET /metrics HTTP/1.1\r\nHost: relay:9100\r\nUser-Agent: Prometheus/2.45.0\r\n"
+            "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n"
+            "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n");
+  out.write("metrics-query-pipelined.http",
+            "GET /metrics?name[]=blindsync_pushes_total HTTP/1.1\r\nHost: relay\r\n\r\n"
+            "POST /metrics HTTP/1.1\r\nHost: relay\r\nContent-Length: 0\r\n\r\n"
+            "GET /metrics HTTP/1.0\r\n\r\n");
   out.write("pipelined.http",
             "GET /health HTTP/1.1\r\nHost: relay\r\n\r\n"
             "GET /nope HTTP/1.1\r\nHost: relay\r\n\r\n"
@@ -320,9 +329,10 @@ void write_http(const fs::path& root) {
   out.write("obs-fold-and-dup.http",
             "GET /health HTTP/1.1\r\nHost: relay\r\nHost: other\r\nX-Folded: a\r\n b\r\nContent-Length: 0\r\n"
             "Content-Length: 0\r\n\r\n");
-  // The Boost 1.74 chunk-parser assertion (see relay/fuzz/http_fuzz.cpp): a chunked body whose
-  // last chunk and final CRLF arrive in separate reads. http_fuzz replays each input a second time
-  // in reads of 1 + size % 7 bytes, so the padding makes that 1 byte per read.
+  // The Boost 1.74 chunk-parser assertion (boostorg/beast#2861): a chunked body whose last chunk
+  // and final CRLF arrive in separate reads. The relay refuses bodies after the header and never
+  // parses a chunk; http_fuzz replays each input a second time in reads of 1 + size % 7 bytes, so
+  // the padding makes that 1 byte per read, where the assertion used to fire.
   std::string chunked = "POST /health HTTP/1.1\r\nHost: relay\r\nTransfer-Encoding: chunked\r\nX-Pad: ";
   const std::string tail = "\r\n\r\n0\r\n\r\n";
   while ((chunked.size() + tail.size()) % 7 != 0) chunked += 'p';

@@ -161,6 +161,13 @@ TEST_CASE("type errors say what was expected and what arrived", "[codec][reject]
       Edit{{"#3", "blob_id"}, Edit::Kind::kReplace, [](test::Packer& pk) { test::pack_bin(pk, Bytes(15)); }}));
   REQUIRE_FALSE(blob.has_value());
   CHECK(blob.error().message() == "DELETE: field 'blob_id' must be 16 bytes, got 15");
+
+  auto removed = decode_frame(test::apply_edit(
+      encode_frame(Frame{1, DeleteAck{}}),
+      Edit{{"#3", "removed"}, Edit::Kind::kReplace, [](test::Packer& pk) { pk.pack_uint8(1); }}));
+  REQUIRE_FALSE(removed.has_value());
+  CHECK(removed.error().code() == Code::kInvalidMessage);
+  CHECK(removed.error().message() == "DELETE_ACK: field 'removed' must be a bool, got unsigned integer");
 }
 
 TEST_CASE("nested errors name the element", "[codec][reject]") {
@@ -263,7 +270,7 @@ TEST_CASE("map keys must be strings", "[codec][reject]") {
 }
 
 TEST_CASE("array elements of the wrong type are rejected", "[codec][reject]") {
-  const Bytes devices = test::apply_edit(encode_frame(test::sample_frames()[14]),
+  const Bytes devices = test::apply_edit(encode_frame(test::sample_frame(MessageType::kDevices)),
                                          Edit{{"#3", "devices"}, Edit::Kind::kReplace, [](test::Packer& pk) {
                                            pk.pack_array(1);
                                            pk.pack_uint8(1);

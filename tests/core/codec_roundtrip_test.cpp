@@ -35,7 +35,7 @@ TEST_CASE("every message type round-trips through the codec", "[codec]") {
 
 TEST_CASE("default-valued messages round-trip too", "[codec]") {
   const Message defaults[] = {Hello{}, Welcome{}, Challenge{}, Bye{}, Push{}, PushAck{}, Pull{}, PullResponse{},
-                              Ack{}, Notify{}, Delete{}, RevokeDevice{}, DeviceRevoked{}, ListDevices{},
+                              Ack{}, Notify{}, Delete{}, DeleteAck{}, RevokeDevice{}, DeviceRevoked{}, ListDevices{},
                               Devices{}, RegisterPush{}, UnregisterPush{}, Error{}};
   for (const Message& m : defaults) {
     const Frame frame{0, m};
@@ -115,6 +115,7 @@ TEST_CASE("message_type_name names every type", "[codec]") {
   CHECK(message_type_name(MessageType::kPushAck) == "PUSH_ACK");
   CHECK(message_type_name(MessageType::kPullResponse) == "PULL_RESPONSE");
   CHECK(message_type_name(MessageType::kError) == "ERROR");
+  CHECK(message_type_name(MessageType::kDeleteAck) == "DELETE_ACK");
   CHECK(message_type_name(static_cast<MessageType>(0x7f)) == "UNKNOWN");
   for (auto t : test::all_message_types()) CHECK(message_type_name(t) != "UNKNOWN");
 }

@@ -39,12 +39,14 @@ inline std::vector<MessageType> all_message_types() {
   return {MessageType::kHello,        MessageType::kWelcome,       MessageType::kChallenge,
           MessageType::kBye,          MessageType::kPush,          MessageType::kPushAck,
           MessageType::kPull,         MessageType::kPullResponse,  MessageType::kAck,
-          MessageType::kNotify,       MessageType::kDelete,        MessageType::kRevokeDevice,
-          MessageType::kDeviceRevoked, MessageType::kListDevices,  MessageType::kDevices,
-          MessageType::kRegisterPush, MessageType::kUnregisterPush, MessageType::kError};
+          MessageType::kNotify,       MessageType::kDelete,        MessageType::kDeleteAck,
+          MessageType::kRevokeDevice, MessageType::kDeviceRevoked, MessageType::kListDevices,
+          MessageType::kDevices,      MessageType::kRegisterPush,  MessageType::kUnregisterPush,
+          MessageType::kError};
 }
 
 // One sample frame per message type, in all_message_types() order; request ids differ.
+// Find a type's frame with sample_frame(type) rather than by index: the list grows.
 inline std::vector<Frame> sample_frames() {
   std::vector<Frame> frames;
   std::uint32_t rid = 1000;
@@ -109,6 +111,7 @@ inline std::vector<Frame> sample_frames() {
   add(notify);
 
   add(Delete{make_id<BlobId>(17), true});
+  add(DeleteAck{make_id<BlobId>(17), true});
   add(RevokeDevice{make_id<DeviceId>(18), "lost phone"});
   add(DeviceRevoked{make_id<DeviceId>(19), "lost phone", make_id<DeviceId>(20), 1'700'000'000'004ull});
   add(ListDevices{});
@@ -122,6 +125,13 @@ inline std::vector<Frame> sample_frames() {
   add(UnregisterPush{"fcm-token-def", "android"});
   add(Error{1004, "not the blob owner", 1009});
   return frames;
+}
+
+inline Frame sample_frame(MessageType type) {
+  for (Frame& frame : sample_frames()) {
+    if (frame.type() == type) return frame;
+  }
+  return Frame{};
 }
 
 }  // namespace blindsync::test

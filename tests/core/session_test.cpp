@@ -41,7 +41,7 @@ std::vector<Allowed> allowed_table() {
     t.push_back({Role::kClient, S::kActive, Dir::kSend, type, S::kActive});
     t.push_back({Role::kRelay, S::kActive, Dir::kReceive, type, S::kActive});
   }
-  for (T type : {T::kPushAck, T::kPullResponse, T::kNotify, T::kDeviceRevoked, T::kDevices}) {
+  for (T type : {T::kPushAck, T::kPullResponse, T::kNotify, T::kDeleteAck, T::kDeviceRevoked, T::kDevices}) {
     t.push_back({Role::kRelay, S::kActive, Dir::kSend, type, S::kActive});
     t.push_back({Role::kClient, S::kActive, Dir::kReceive, type, S::kActive});
   }

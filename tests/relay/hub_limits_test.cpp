@@ -347,7 +347,7 @@ TEST_CASE("ACK watermarks are stored: WELCOME.pending_count and LIST_DEVICES use
   }
 }
 
-TEST_CASE("DELETE: others get NOT_BLOB_OWNER and keep their session; the sender or force deletes",
+TEST_CASE("DELETE: others get NOT_BLOB_OWNER and keep their session; the sender or force deletes, with DELETE_ACK",
           "[hub][delete]") {
   HubFixture fx;
   auto group = new_group();
@@ -360,12 +360,20 @@ TEST_CASE("DELETE: others get NOT_BLOB_OWNER and keep their session; the sender 
   CHECK(as<Error>(refused).code == code_of(Code::kNotBlobOwner));
   CHECK_FALSE(b.conn->close_code().has_value());
 
-  fx.hub->on_frame(a.conn, encode(50, Delete{blob_n(1), false}));  // the sender
-  fx.hub->on_frame(b.conn, encode(51, Delete{blob_n(2), true}));   // force
-  REQUIRE(eventually([&] { return fx.hub->metrics().blobs_removed.load() == 2; }));
+  const Frame own = fx.request(a, Delete{blob_n(1), false});  // the sender
+  CHECK(as<DeleteAck>(own) == DeleteAck{blob_n(1), true});
+  const Frame forced = fx.request(b, Delete{blob_n(2), true});  // force
+  CHECK(as<DeleteAck>(forced) == DeleteAck{blob_n(2), true});
+  CHECK(fx.hub->metrics().blobs_removed.load() == 2);  // counted before the reply is sent
   CHECK(fx.hub->store_stats()->blobs == 0);
   CHECK(fx.pull(b).blobs.empty());
+  // Deleting what is not stored is idempotent: acknowledged, removed = false, for owner or not.
+  CHECK(as<DeleteAck>(fx.request(a, Delete{blob_n(1), false})) == DeleteAck{blob_n(1), false});
+  CHECK(as<DeleteAck>(fx.request(b, Delete{blob_n(9), false})) == DeleteAck{blob_n(9), false});
+  CHECK(fx.hub->metrics().blobs_removed.load() == 2);
   CHECK(fx.hub->metrics().errors(Code::kNotBlobOwner) == 1);
+  CHECK_FALSE(a.conn->close_code().has_value());
+  CHECK_FALSE(b.conn->close_code().has_value());
 }
 
 // ---------------------------------------------------------------------------------------------

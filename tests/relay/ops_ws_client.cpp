@@ -308,6 +308,18 @@ Result<PullResponse> ProtocolClient::pull(Cursor after, std::uint32_t limit) {
   return Status(Code::kInvalidMessage, "unexpected reply to PULL");
 }
 
+Result<DeleteAck> ProtocolClient::delete_blob(const BlobId& blob_id, bool force) {
+  const std::uint32_t rid = next_request_id_++;
+  if (Status st = send(Delete{blob_id, force}, rid); !st) return st;
+  auto reply = await_reply(rid);
+  if (!reply) return reply.error();
+  if (const auto* error = std::get_if<Error>(&reply->message)) {
+    return Status(static_cast<Code>(error->code), error->message);
+  }
+  if (const auto* ack = std::get_if<DeleteAck>(&reply->message)) return *ack;
+  return Status(Code::kInvalidMessage, "unexpected reply to DELETE");
+}
+
 BlobId numbered_blob(std::uint32_t n) {
   BlobId::Array a{};
   a[0] = 0x42;

@@ -6,7 +6,7 @@
 // told to, so a test can play a client that stopped answering. Every read is bounded.
 //
 // ProtocolClient: wire protocol v1 on top (core codec + auth signatures): handshake as a device of
-// a group, PUSH, PULL, and the raw frame sizes it sent and received, so tests can predict the
+// a group, PUSH, PULL, DELETE, and the raw frame sizes it sent and received, so tests can predict the
 // relay's byte counters exactly.
 // Thread-safety: one test thread per object.
 #pragma once
@@ -77,6 +77,8 @@ class ProtocolClient {
   // Sends a PUSH without waiting; returns its request id.
   std::uint32_t send_push(const BlobId& blob_id, const Bytes& payload);
   Result<PullResponse> pull(Cursor after, std::uint32_t limit = 0);
+  // DELETE; its DELETE_ACK, or the ERROR's code as a Status (1004 NOT_BLOB_OWNER).
+  Result<DeleteAck> delete_blob(const BlobId& blob_id, bool force = false);
 
   // The next decoded frame (NOTIFY, replies, BYE ...), or kTimeout / kConnectionClosed.
   Result<Frame> receive(std::chrono::milliseconds timeout = kOpsTimeout);

@@ -177,6 +177,12 @@ Result<Message> decode_body(MessageType type, const msgpack::object& body, const
       r.boolean(key::kForce, m.force);
       return finish(r, std::move(m));
     }
+    case MessageType::kDeleteAck: {
+      DeleteAck m;
+      r.id(key::kBlobId, m.blob_id);
+      r.boolean(key::kRemoved, m.removed);
+      return finish(r, std::move(m));
+    }
     case MessageType::kRevokeDevice: {
       RevokeDevice m;
       r.id(key::kDeviceId, m.device_id);

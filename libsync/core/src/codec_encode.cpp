@@ -161,6 +161,11 @@ class BodyWriter {
     id(key::kBlobId, m.blob_id);
     boolean(key::kForce, m.force);
   }
+  void operator()(const DeleteAck& m) {
+    map(2);
+    id(key::kBlobId, m.blob_id);
+    boolean(key::kRemoved, m.removed);
+  }
   void operator()(const RevokeDevice& m) {
     map(2);
     id(key::kDeviceId, m.device_id);

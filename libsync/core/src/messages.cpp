@@ -21,6 +21,7 @@ constexpr MessageType type_for() noexcept {
   else if constexpr (std::is_same_v<T, Ack>) return MessageType::kAck;
   else if constexpr (std::is_same_v<T, Notify>) return MessageType::kNotify;
   else if constexpr (std::is_same_v<T, Delete>) return MessageType::kDelete;
+  else if constexpr (std::is_same_v<T, DeleteAck>) return MessageType::kDeleteAck;
   else if constexpr (std::is_same_v<T, RevokeDevice>) return MessageType::kRevokeDevice;
   else if constexpr (std::is_same_v<T, DeviceRevoked>) return MessageType::kDeviceRevoked;
   else if constexpr (std::is_same_v<T, ListDevices>) return MessageType::kListDevices;
@@ -48,6 +49,7 @@ std::string_view message_type_name(MessageType type) noexcept {
     case MessageType::kAck: return "ACK";
     case MessageType::kNotify: return "NOTIFY";
     case MessageType::kDelete: return "DELETE";
+    case MessageType::kDeleteAck: return "DELETE_ACK";
     case MessageType::kRevokeDevice: return "REVOKE_DEVICE";
     case MessageType::kDeviceRevoked: return "DEVICE_REVOKED";
     case MessageType::kListDevices: return "LIST_DEVICES";

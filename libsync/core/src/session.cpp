@@ -34,6 +34,7 @@ bool is_relay_to_client(MessageType type) noexcept {
   switch (type) {
     case MessageType::kPushAck:
     case MessageType::kPullResponse:
+    case MessageType::kDeleteAck:
     case MessageType::kNotify:
     case MessageType::kDeviceRevoked:
     case MessageType::kDevices:

@@ -1,9 +1,9 @@
 // Which HTTP requests the relay's single port answers, decided without Beast so it can be tested
-// on its own (net/ maps the answer onto responses).
+// on its own (http_handler.h turns the route into a response, net/ writes it).
 //
 //   GET /health                      -> kHealth
-//   GET /metrics                     -> kMetrics (Prometheus text; net/ answers 404 on the main
-//                                       port when a separate metrics_listen port serves it)
+//   GET /metrics                     -> kMetrics (Prometheus text; http_handler answers 404 on the
+//                                       main port when a separate metrics_listen port serves it)
 //   GET /v1/sync with Upgrade        -> kSync (WebSocket)
 //   GET /v1/sync without Upgrade     -> kUpgradeRequired (426)
 //   any other method on those paths  -> kMethodNotAllowed (405, Allow: GET)

@@ -661,10 +661,12 @@ void Hub::handle_delete(Peer& peer, std::uint32_t rid, const Delete& request) {
       .requester = peer.device_id,
       .may_delete_others = request.force,  // see "DELETE policy" in hub.h
   };
-  auto done = [this, connection = peer.connection, session_id = peer.session_id, rid](Result<DeleteResult> result) {
+  auto done = [this, connection = peer.connection, session_id = peer.session_id, rid,
+               blob_id = request.blob_id](Result<DeleteResult> result) {
     if (result) {
       if (result->removed) metrics_->blobs_removed.fetch_add(1, std::memory_order_relaxed);
-      return;  // wire v1 has no success reply for DELETE
+      connection->send(encode(rid, DeleteAck{blob_id, result->removed}));
+      return;
     }
     const Code raw = result.error().code();
     const Code code = raw == Code::kNotBlobOwner ? raw : store_error_code(result.error());

@@ -20,8 +20,9 @@
 // blob of its group. The relay's unit of trust is the group — every device proved it holds the
 // group key and could as well overwrite the group's data or rotate its key — so ownership guards
 // against mistakes (a wrong blob id), not against a member; `force` is the deliberate override (a
-// device cleaning up after a lost one). Anything else is 1004 NOT_BLOB_OWNER. DELETE of a blob that
-// is not stored succeeds silently (idempotent); wire v1 has no success reply for DELETE.
+// device cleaning up after a lost one). Anything else is 1004 NOT_BLOB_OWNER. A DELETE that succeeds
+// is answered with DELETE_ACK once committed; DELETE of a blob that is not stored succeeds too
+// (idempotent) with removed = false.
 //
 // Ownership: owns the Store, the relay's signing key, the SessionRegistry and the per-connection
 // protocol state. Keeps a shared_ptr to each Connection from on_open until on_close/shutdown.

@@ -2,8 +2,8 @@
 // WebSocket protocol endpoint (/v1/sync), over TLS (https://, wss://) when a certificate is
 // configured. An optional second port (metrics_listen, always plain HTTP) serves only /metrics and
 // /health, so that metrics can stay on a private interface; /metrics then answers 404 on the main
-// port. The only Beast/Asio code of the relay lives behind this header (server.cpp,
-// ws_session.cpp); it feeds the Beast-free Hub.
+// port. The relay's Asio and Beast I/O lives behind this header (server.cpp, ws_session.cpp); it
+// feeds the Beast-free Hub and writes the answers of the socket-free http/http_handler.h.
 //
 // An io_context runs on `threads` threads; each connection has its own strand, so one
 // connection's frames reach the hub in order while different connections run in parallel.

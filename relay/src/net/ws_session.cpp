@@ -14,11 +14,10 @@
 #include <vector>
 
 #include "hub/close_codes.h"
-#include "http/health.h"
+#include "http/http_handler.h"
 #include "http/routes.h"
 #include "limits/connection_limiter.h"
 #include "metrics/metrics.h"
-#include "metrics/metrics_text.h"
 
 namespace blindsync::relay::net {
 namespace {
@@ -28,8 +27,6 @@ using asio::use_awaitable;
 
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-
-std::string_view to_std(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
 std::string format_endpoint(const tcp::socket& socket) {
   error_code ec;
@@ -161,6 +158,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   }
 
   // HTTP/1.1 requests until an upgrade at /v1/sync, an error, a timeout or "Connection: close".
+  // What to answer is decided by http/http_handler.h; this loop only reads and writes.
   awaitable<void> serve_http() {
     auto& stream = ws_.next_layer();
     const ServerOptions& options = context_.options;
@@ -171,115 +169,56 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       parser.body_limit(options.http_body_limit);
       beast::get_lowest_layer(ws_).expires_after(options.http_timeout);
       error_code ec;
-      // Only the header is read: nothing the relay serves takes a body. Refusing bodies before
-      // reading them also keeps requests away from Boost 1.74 Beast's chunk parser, whose
-      // assert (fixed upstream, boostorg/beast#2861) a client could trip in debug builds.
+      // Only the header is read (see answer_request: bodies are refused unread).
       co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
-      if (!ec && (parser.chunked() || parser.content_length().value_or(0) > 0)) {
-        co_await respond(http::status::payload_too_large, 11, "request bodies are not accepted\n", false);
-        co_return;
-      }
       if (ec) {
-        if (ec == http::error::body_limit) {
-          co_await respond(http::status::payload_too_large, 11, "request body too large\n", false);
-        } else if (ec == http::error::header_limit) {
-          co_await respond(http::status::request_header_fields_too_large, 11, "request header too large\n", false);
-        } else if (!is_quiet_end(ec)) {
-          co_await respond(http::status::bad_request, 11, "bad request\n", false);
-        }
+        if (is_quiet_end(ec)) co_return;
+        if (std::optional<HttpAnswer> refusal = answer_read_error(ec)) co_await respond(std::move(*refusal));
         co_return;
       }
-      http::request<http::string_body> request = parser.release();
-      Route route =
-          route_request(to_std(request.method_string()), to_std(request.target()), websocket::is_upgrade(request));
-      if (!served_here(route)) route = Route::kNotFound;
-      const bool keep_alive = request.keep_alive() && !context_.stopping.load();
-      const unsigned version = request.version();
-      bool ok = true;
-      switch (route) {
-        case Route::kSync:
-          if (context_.stopping.load()) {
-            co_await respond(http::status::service_unavailable, version, "relay shutting down\n", false);
-            co_return;
-          }
-          co_await serve_websocket(std::move(request));
-          co_return;
-        case Route::kHealth:
-          ok = co_await respond_health(version, keep_alive);
-          break;
-        case Route::kMetrics:
-          ok = co_await respond_metrics(version, keep_alive);
-          break;
-        case Route::kUpgradeRequired:
-          ok = co_await respond(http::status::upgrade_required, version, "use a WebSocket upgrade here\n",
-                                keep_alive);
-          break;
-        case Route::kMethodNotAllowed:
-          ok = co_await respond(http::status::method_not_allowed, version, "method not allowed\n", keep_alive);
-          break;
-        case Route::kNotFound:
-          ok = co_await respond(http::status::not_found, version, "not found\n", keep_alive);
-          break;
+      HttpAnswer answer = answer_request(parser, http_site());
+      if (answer.upgrade) {
+        co_await serve_websocket(parser.release());
+        co_return;
       }
+      const bool keep_alive = answer.keep_alive;
+      const bool ok = co_await respond(std::move(answer));
       if (!ok || !keep_alive) co_return;
     }
   }
 
-  // The metrics port serves /metrics and /health only; the main port serves /metrics only when no
-  // metrics port exists (an operator who set one wants metrics off the public port).
-  bool served_here(Route route) const {
-    if (route == Route::kMetrics) {
-      return context_.metrics != nullptr && (listener_ == Listener::kMetrics || !context_.options.metrics_listen);
-    }
-    if (listener_ == Listener::kMetrics) return route == Route::kHealth || route == Route::kMethodNotAllowed;
-    return true;
+  // This connection's listener and the relay's state now, for answer_request.
+  HttpSite http_site() {
+    HttpSite site;
+    site.port = listener_ == Listener::kMetrics ? HttpPort::kMetrics : HttpPort::kMain;
+    site.metrics = context_.metrics;
+    site.metrics_port = context_.options.metrics_listen.has_value();
+    site.stopping = context_.stopping.load();
+    site.read_status = [this](Route route) { return read_status(route); };
+    return site;
   }
 
-  awaitable<bool> respond_health(unsigned version, bool keep_alive) {
+  // The hub's and the store's figures for /health and /metrics.
+  RelayStatus read_status(Route route) {
     const HubCounts counts = context_.hub.counts();
-    HealthReport report;
-    report.relay_id_hex = context_.hub.relay_id().to_hex();
-    report.uptime_seconds = seconds_since(context_.started);
-    report.connections = counts.connections;
-    report.sessions = counts.sessions;
-    report.groups = counts.groups;
+    RelayStatus status;
+    status.relay_id_hex = context_.hub.relay_id().to_hex();
+    status.uptime_seconds = seconds_since(context_.started);
+    status.connections = counts.connections;
+    status.sessions = counts.sessions;
+    status.groups = counts.groups;
     if (auto stats = context_.hub.store_stats()) {
-      report.blobs_buffered = stats->blobs;
-      report.bytes_buffered = stats->bytes;
-    } else {
+      status.store = *stats;
+    } else if (route == Route::kHealth) {
       spdlog::warn("health: store statistics unavailable error=\"{}\"", stats.error().to_string());
     }
-    const auto status = health_ok(report) ? http::status::ok : http::status::service_unavailable;
-    co_return co_await respond(status, version, render_health_json(report) + "\n", keep_alive, "application/json");
-  }
-
-  awaitable<bool> respond_metrics(unsigned version, bool keep_alive) {
-    const HubCounts counts = context_.hub.counts();
-    MetricsGauges gauges;
-    gauges.uptime_seconds = seconds_since(context_.started);
-    gauges.connections = counts.connections;
-    gauges.sessions = counts.sessions;
-    gauges.groups = counts.groups;
-    if (auto stats = context_.hub.store_stats()) gauges.store = *stats;
-    co_return co_await respond(http::status::ok, version, render_metrics_text(*context_.metrics, gauges), keep_alive,
-                               kMetricsContentType);
+    return status;
   }
 
   // Writes one response; false if the connection is unusable afterwards.
-  awaitable<bool> respond(http::status status, unsigned version, std::string body, bool keep_alive,
-                          std::string_view content_type = "text/plain; charset=utf-8") {
-    http::response<http::string_body> response{status, version};
-    response.set(http::field::server, "blindsync-relay");
-    response.set(http::field::content_type, boost::beast::string_view(content_type.data(), content_type.size()));
-    response.set(http::field::cache_control, "no-store");
-    if (status == http::status::method_not_allowed) response.set(http::field::allow, "GET");
-    if (status == http::status::upgrade_required) {
-      response.set(http::field::upgrade, "websocket");
-      response.set(http::field::connection, "Upgrade");
-    }
-    response.keep_alive(keep_alive);
-    response.body() = std::move(body);
-    response.prepare_payload();
+  awaitable<bool> respond(HttpAnswer answer) {
+    const bool keep_alive = answer.keep_alive;
+    HttpResponse response = build_response(std::move(answer));
     beast::get_lowest_layer(ws_).expires_after(context_.options.http_timeout);
     error_code ec;
     co_await http::async_write(ws_.next_layer(), response, asio::redirect_error(use_awaitable, ec));

@@ -1,7 +1,8 @@
 // One client connection of the relay: HTTP requests (GET /health, GET /metrics), then, after an
 // upgrade at /v1/sync, the WebSocket session that implements Connection for the Hub. The same code
 // serves plain TCP and TLS (the session is a template over its stream, instantiated twice in
-// ws_session.cpp), and the metrics port, which answers only /metrics and /health.
+// ws_session.cpp), and the metrics port, which answers only /metrics and /health. What each HTTP
+// request gets is decided and built by http/http_handler.h; this layer reads and writes it.
 // Private to net/ (it exposes Asio types).
 //
 // Each connection runs on its own strand: its coroutines, its send queue and its close all

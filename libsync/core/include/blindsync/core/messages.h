@@ -32,6 +32,7 @@ enum class MessageType : std::uint8_t {
   kAck = 0x22,
   kNotify = 0x31,
   kDelete = 0x40,
+  kDeleteAck = 0x41,
   kRevokeDevice = 0x50,
   kDeviceRevoked = 0x51,
   kListDevices = 0x52,
@@ -141,6 +142,14 @@ struct Delete {
   friend bool operator==(const Delete&, const Delete&) = default;
 };
 
+// relay -> client: the DELETE with the same request_id succeeded. A refused DELETE gets ERROR
+// (1004 NOT_BLOB_OWNER) instead.
+struct DeleteAck {
+  BlobId blob_id;        // the DELETE's blob_id
+  bool removed = false;  // false when no such blob was stored (already deleted, or expired)
+  friend bool operator==(const DeleteAck&, const DeleteAck&) = default;
+};
+
 struct RevokeDevice {
   DeviceId device_id;
   std::string reason;
@@ -194,7 +203,7 @@ struct Error {
 };
 
 using Message = std::variant<Hello, Welcome, Challenge, Bye, Push, PushAck, Pull, PullResponse, Ack, Notify,
-                             Delete, RevokeDevice, DeviceRevoked, ListDevices, Devices, RegisterPush,
+                             Delete, DeleteAck, RevokeDevice, DeviceRevoked, ListDevices, Devices, RegisterPush,
                              UnregisterPush, Error>;
 
 MessageType type_of(const Message& message) noexcept;

@@ -70,7 +70,7 @@ inline constexpr std::string_view kCode = "code";
 inline constexpr std::string_view kReason = "reason";
 inline constexpr std::string_view kMessage = "message";
 inline constexpr std::string_view kRequestId = "request_id";
-// PUSH, PUSH_ACK, NOTIFY, DELETE, PULL_RESPONSE blobs
+// PUSH, PUSH_ACK, NOTIFY, DELETE, DELETE_ACK, PULL_RESPONSE blobs
 inline constexpr std::string_view kBlobId = "blob_id";
 inline constexpr std::string_view kPayload = "payload";  // optional in NOTIFY only
 inline constexpr std::string_view kTtlSeconds = "ttl_seconds";
@@ -80,6 +80,7 @@ inline constexpr std::string_view kDuplicate = "duplicate";
 inline constexpr std::string_view kSenderId = "sender_id";
 inline constexpr std::string_view kSize = "size";
 inline constexpr std::string_view kForce = "force";
+inline constexpr std::string_view kRemoved = "removed";  // DELETE_ACK
 // PULL, PULL_RESPONSE, ACK
 inline constexpr std::string_view kAfterCursor = "after_cursor";
 inline constexpr std::string_view kLimit = "limit";
