@@ -80,8 +80,10 @@ std::vector<std::pair<GroupId, DeviceId>> SessionRegistry::online_devices() cons
   out.reserve(session_count_);
   for (const auto& [group, members] : groups_) {
     for (std::size_t i = 0; i < members.size(); ++i) {
+      // Named, not captured: clang 14 cannot capture a structured binding in a lambda.
+      const DeviceId& device = members[i].device_id;
       const bool repeated = std::any_of(members.begin(), members.begin() + static_cast<std::ptrdiff_t>(i),
-                                        [&](const RegisteredSession& s) { return s.device_id == members[i].device_id; });
+                                        [&device](const RegisteredSession& s) { return s.device_id == device; });
       if (!repeated) out.emplace_back(group, members[i].device_id);
     }
   }
