@@ -1,5 +1,7 @@
 #include "sync_loop.h"
 
+#include <set>
+#include <string>
 #include <variant>
 
 #include "hlc.h"
@@ -15,17 +17,21 @@ namespace {
 
 struct GroupProgress {
   bool connected = false;  // every relay of the group
+  bool caught_up = false;  // every relay of the group said EventCaughtUp since it last disconnected
   std::uint64_t outbox = 0;
 };
 
-GroupProgress progress_of(blindsync::AsyncClient& client, const blindsync::GroupId& group) {
+GroupProgress progress_of(blindsync::AsyncClient& client, const blindsync::GroupId& group,
+                          const std::set<std::string>& caught_up) {
   GroupProgress progress;
   for (const auto& status : client.status()) {
     if (status.group.group_id != group) continue;
     progress.outbox = status.outbox;
     progress.connected = !status.relays.empty();
+    progress.caught_up = !status.relays.empty();
     for (const auto& relay : status.relays) {
       if (relay.state != blindsync::ConnectionState::kConnected) progress.connected = false;
+      if (caught_up.count(relay.url) == 0) progress.caught_up = false;
     }
   }
   return progress;
@@ -66,6 +72,10 @@ Result<SyncReport> run_sync(SyncDevice& device, NoteStore& store, const blindsyn
   const auto start = Clock::now();
   const auto end = start + (options.run_for ? *options.run_for : options.timeout);
   auto last_activity = start;
+  // Relays of the group whose link pulled everything it had (EventCaughtUp) and has not
+  // disconnected since: blindsync says when we have everything, no guessing from silence. The
+  // quiet period only lets a burst of live blobs that follows settle.
+  std::set<std::string> caught_up;
   for (;;) {
     bool received = false;
     for (auto& event : client.poll_events()) {
@@ -79,7 +89,10 @@ Result<SyncReport> run_sync(SyncDevice& device, NoteStore& store, const blindsyn
         last_activity = Clock::now();
       } else if (std::holds_alternative<blindsync::EventConnected>(event)) {
         last_activity = Clock::now();
+      } else if (const auto* done = std::get_if<blindsync::EventCaughtUp>(&event)) {
+        if (done->group == group) caught_up.insert(done->relay_url);
       } else if (const auto* lost = std::get_if<blindsync::EventDisconnected>(&event)) {
+        if (lost->group == group) caught_up.erase(lost->relay_url);
         log << "sync: disconnected from " << lost->relay_url << ": " << lost->reason.to_string() << "\n";
       } else if (const auto* error = std::get_if<blindsync::EventError>(&event)) {
         log << "sync: " << error->status.to_string() << "\n";
@@ -89,16 +102,16 @@ Result<SyncReport> run_sync(SyncDevice& device, NoteStore& store, const blindsyn
     if (received) {
       if (Status committed = client.commit_received(); !committed) return committed;
     }
-    const auto progress = progress_of(client, group);
+    const auto progress = progress_of(client, group, caught_up);
     report.outbox = progress.outbox;
+    const bool settled = progress.connected && progress.caught_up && progress.outbox == 0;
     const auto now = Clock::now();
-    if (!options.run_for && progress.connected && progress.outbox == 0 &&
-        now - last_activity >= options.quiet) {
+    if (!options.run_for && settled && now - last_activity >= options.quiet) {
       report.idle = true;
       return report;
     }
     if (now >= end) {
-      report.idle = progress.connected && progress.outbox == 0;
+      report.idle = settled;
       return report;
     }
     device.wait(std::chrono::milliseconds(50));

@@ -6,8 +6,9 @@
 //      malformed or foreign payload is counted, reported on the log and skipped, never fatal;
 //   3. commit_received() once the batch is in the notes database, so blindsync never forgets a
 //      blob the app has not stored (a crash in between re-delivers it; merging is idempotent);
-//   4. stop after run_for, or (until-idle) once every relay of the group is connected, the outbox
-//      is empty and nothing arrived or was acked for `quiet` — or at `timeout` (idle = false).
+//   4. stop after run_for, or (until-idle) once every relay of the group is connected and has
+//      reported EventCaughtUp since it last disconnected, the outbox is empty and nothing arrived
+//      or was acked for `quiet` — or at `timeout` (idle = false).
 // A storage failure while merging stops the loop without committing.
 #pragma once
 
@@ -36,7 +37,7 @@ struct SyncReport {
   std::uint64_t ignored = 0;   // remote edits older than the stored version
   std::uint64_t rejected = 0;  // payloads that were not valid note ops
   std::uint64_t outbox = 0;    // blobs still waiting to be sent at the end
-  bool idle = false;           // caught up: connected, outbox empty, quiet
+  bool idle = false;           // connected, every relay caught up, outbox empty, quiet
 };
 
 blindsync::Result<SyncReport> run_sync(SyncDevice& device, NoteStore& store, const blindsync::GroupId& group,

@@ -382,6 +382,8 @@ TEST_CASE("with its relay unreachable a group keeps pushes in the outbox and rep
   bs_string_free(json);
   CHECK(status.find(std::string("\"group_id\":\"") + joined.group_id + "\"") != std::string::npos);
   CHECK(status.find("\"outbox\":2") != std::string::npos);
+  // Never connected: the relay's newest cursor is not known yet.
+  CHECK(status.find("\"relay_max_cursor\":0") != std::string::npos);
   CHECK(bs_set_notify(open.client, nullptr, nullptr, &err) == BS_OK);
   bs_group_info_free(&joined);
   CHECK(joined.name == nullptr);

@@ -35,8 +35,10 @@ TransportFactory ws_factory() {
       [](const std::string& url, const TransportOptions& options) { return connect_websocket(url, options); };
 }
 
-AsyncClientOptions ws_options(EventLog& log) {
+AsyncClientOptions ws_options(EventLog& log,
+                              std::chrono::seconds retry_limit = AsyncClientOptions{}.outbox_retry_limit) {
   AsyncClientOptions options;
+  options.outbox_retry_limit = retry_limit;
   options.transport = ws_factory();
   options.request_timeout = std::chrono::milliseconds(5000);
   options.backoff = BackoffPolicy{std::chrono::milliseconds(20), std::chrono::milliseconds(200),
@@ -45,8 +47,10 @@ AsyncClientOptions ws_options(EventLog& log) {
   return options;
 }
 
-std::unique_ptr<AsyncClient> open_ws(const std::string& home, EventLog& log) {
-  auto client = AsyncClient::open(home, ws_options(log));
+std::unique_ptr<AsyncClient> open_ws(
+    const std::string& home, EventLog& log,
+    std::chrono::seconds retry_limit = AsyncClientOptions{}.outbox_retry_limit) {
+  auto client = AsyncClient::open(home, ws_options(log, retry_limit));
   INFO((client ? std::string() : client.error().to_string()));
   REQUIRE(client.has_value());
   return std::move(*client);
@@ -73,12 +77,13 @@ struct Devices {
   std::unique_ptr<AsyncClient> b;
   GroupId group;
   std::string invite;
+  std::chrono::seconds a_retry_limit = AsyncClientOptions{}.outbox_retry_limit;  // device A's option
 
   std::string home_a() const { return tmp.sub("a"); }
   std::string data(const std::string& name) const { return tmp.sub(name); }
 
   void make_group(const std::vector<std::string>& urls) {
-    a = open_ws(home_a(), a_log);
+    a = open_ws(home_a(), a_log, a_retry_limit);
     REQUIRE(a->create_identity("device-a").get().has_value());
     auto created = a->create_group(urls, "process-test").get();
     INFO((created ? std::string() : created.error().to_string()));
@@ -93,7 +98,12 @@ struct Devices {
   void reopen_a() {
     a.reset();
     a_log.clear();
-    a = open_ws(home_a(), a_log);
+    a = open_ws(home_a(), a_log, a_retry_limit);
+  }
+  void reopen_b() {
+    b.reset();
+    b_log.clear();
+    b = open_ws(tmp.sub("b"), b_log);
   }
 
   // How many times each blob id is stored at the group's primary relay, read by a third device
@@ -126,6 +136,39 @@ void run_drain_probe(const Devices& d, const std::string& home) {
   INFO("probe stderr in " << d.tmp.sub("probe.stderr.log"));
   REQUIRE(line.has_value());
   REQUIRE(probe->wait(kWait) == std::optional<int>(0));
+}
+
+const RelayStatus* relay_status(const std::vector<GroupStatus>& all, const GroupId& group,
+                                const std::string& url) {
+  for (const auto& g : all) {
+    if (g.group.group_id != group) continue;
+    for (const auto& relay : g.relays) {
+      if (relay.url == url) return &relay;
+    }
+  }
+  return nullptr;
+}
+
+std::uint64_t outbox_of(AsyncClient& client, const GroupId& group) {
+  for (const auto& g : client.status()) {
+    if (g.group.group_id == group) return g.outbox;
+  }
+  return 0;
+}
+
+// Position of the first event of type T at or after `from` in the log, or events.size().
+template <typename T>
+std::size_t index_of(const EventLog& log, std::size_t from = 0) {
+  for (std::size_t i = from; i < log.events.size(); ++i) {
+    if (std::holds_alternative<T>(log.events[i])) return i;
+  }
+  return log.events.size();
+}
+
+std::size_t reconnects_to(const EventLog& log, const std::string& url) {
+  std::size_t n = 0;
+  for (const auto& e : log.all<EventReconnecting>()) n += e.relay_url == url ? 1 : 0;
+  return n;
 }
 
 }  // namespace
@@ -317,4 +360,179 @@ TEST_CASE("a replaced relay database makes the client re-pull from the start and
   const auto copies = d.stored_at_primary();
   CHECK(copies.size() == 4);
   CHECK(d.b_log.all<EventBlobReceived>().back().blob.cursor == 4);
+}
+
+// ---------------------------------------------------------------- caught up
+
+TEST_CASE("EventCaughtUp follows the initial pull, a pull of blobs pushed while offline, and a relay restart",
+          "[process][caught-up]") {
+  Devices d;
+  auto relay = RelayProcess::start(kRelayBinary, d.data("relay"));
+  const std::uint16_t port = relay->port();
+  const std::string url = relay->url();
+  d.make_group({url});
+
+  // 1. The initial pull of an empty group.
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return d.b_log.count<EventCaughtUp>() >= 1; }, kWait));
+  const auto initial = d.b_log.all<EventCaughtUp>().front();
+  CHECK(initial.group == d.group);
+  CHECK(initial.relay_url == url);
+  CHECK(initial.cursor == 0);
+  CHECK(d.b_log.count<EventBlobReceived>() == 0);
+
+  // 2. B is closed while A pushes; B opens again and pulls them: EventCaughtUp comes after all.
+  d.b.reset();
+  constexpr int kCount = 5;
+  for (int i = 0; i < kCount; ++i)
+    REQUIRE(d.a->push(d.group, as_bytes("away-" + std::to_string(i))).has_value());
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return d.a_log.pushed_ids().size() == kCount && d.a_log.outbox() == 0; }, kWait));
+  d.reopen_b();
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return d.b_log.count<EventCaughtUp>() >= 1; }, kWait));
+  const std::size_t caught_up_at = index_of<EventCaughtUp>(d.b_log);
+  std::size_t blobs_before = 0;
+  for (std::size_t i = 0; i < caught_up_at; ++i)
+    blobs_before += std::holds_alternative<EventBlobReceived>(d.b_log.events[i]) ? 1 : 0;
+  CHECK(blobs_before == static_cast<std::size_t>(kCount));
+  const auto after_offline = std::get<EventCaughtUp>(d.b_log.events[caught_up_at]);
+  CHECK(after_offline.relay_url == url);
+  CHECK(after_offline.cursor == static_cast<Cursor>(kCount));
+  CHECK(d.b_log.received_texts() ==
+        std::vector<std::string>{"away-0", "away-1", "away-2", "away-3", "away-4"});
+  // The status shows the relay's newest cursor next to ours, which moves once B committed.
+  REQUIRE(d.b->commit_received().is_ok());
+  {
+    const auto status = d.b->status();
+    const auto* relay_state = relay_status(status, d.group, url);
+    REQUIRE(relay_state != nullptr);
+    CHECK(relay_state->relay_max_cursor == static_cast<Cursor>(kCount));
+    CHECK(relay_state->cursor == static_cast<Cursor>(kCount));
+  }
+
+  // 3. The relay restarts (A pushes two more while it is down): B reconnects, pulls again and
+  // says so again. The two new blobs arrive by that pull or live, in either order.
+  const std::size_t caught_up_before = d.b_log.count<EventCaughtUp>();
+  relay->stop();
+  for (int i = 0; i < 2; ++i) REQUIRE(d.a->push(d.group, as_bytes("late-" + std::to_string(i))).has_value());
+  relay = RelayProcess::start(kRelayBinary, d.data("relay"), port);
+  REQUIRE(d.b_log.poll_until(
+      *d.b,
+      [&] {
+        return d.b_log.count<EventCaughtUp>() > caught_up_before &&
+               d.b_log.count<EventBlobReceived>() >= static_cast<std::size_t>(kCount + 2);
+      },
+      kWait));
+  CHECK(d.b_log.count<EventBlobReceived>() == static_cast<std::size_t>(kCount + 2));
+  for (const auto& e : d.b_log.all<EventCaughtUp>()) {
+    CHECK(e.relay_url == url);
+    CHECK(e.cursor >= static_cast<Cursor>(kCount));
+  }
+  REQUIRE(d.b_log.poll_until(
+      *d.b,
+      [&] {
+        const auto status = d.b->status();
+        const auto* relay_state = relay_status(status, d.group, url);
+        return relay_state != nullptr && relay_state->relay_max_cursor == static_cast<Cursor>(kCount + 2);
+      },
+      kWait));
+}
+
+// ---------------------------------------------------------------- outbox retry limit
+
+TEST_CASE(
+    "after the retry limit the delivery to a relay that stays down is abandoned once the other relay has the "
+    "blob",
+    "[process][outbox-limit]") {
+  Devices d;
+  d.a_retry_limit = std::chrono::seconds(1);
+  auto relay1 = RelayProcess::start(kRelayBinary, d.data("relay1"));
+  auto relay2 = RelayProcess::start(kRelayBinary, d.data("relay2"));
+  const std::string url1 = relay1->url();
+  const std::string url2 = relay2->url();
+  d.make_group({url1, url2});
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return all_connected(*d.a, d.group); }, kWait));
+  relay2->kill();  // gone for good
+
+  auto pushed = d.a->push(d.group, as_bytes("kept-by-one"));
+  REQUIRE(pushed.has_value());
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return d.a_log.count<EventDeliveryAbandoned>() >= 1 && d.a_log.outbox() == 0; }, kWait));
+  const auto pushed_events = d.a_log.all<EventBlobPushed>();
+  REQUIRE(pushed_events.size() == 1);
+  CHECK(pushed_events[0].blob_id == *pushed);
+  CHECK(pushed_events[0].relay_url == url1);
+  const auto abandoned = d.a_log.all<EventDeliveryAbandoned>();
+  REQUIRE(abandoned.size() == 1);
+  CHECK(abandoned[0].group == d.group);
+  CHECK(abandoned[0].blob_id == *pushed);
+  CHECK(abandoned[0].relay_url == url2);
+  CHECK(index_of<EventBlobPushed>(d.a_log) < index_of<EventDeliveryAbandoned>(d.a_log));
+  CHECK(outbox_of(*d.a, d.group) == 0);
+  // The live relay delivered it to the other device.
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return d.b_log.count<EventBlobReceived>() >= 1; }, kWait));
+  CHECK(d.b_log.received_texts() == std::vector<std::string>{"kept-by-one"});
+
+  // The outbox stays empty after a restart: nothing comes back to retry.
+  d.reopen_a();
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return reconnects_to(d.a_log, url2) >= 3; }, kWait));
+  CHECK(outbox_of(*d.a, d.group) == 0);
+  CHECK(d.a_log.count<EventDeliveryAbandoned>() == 0);
+}
+
+TEST_CASE("a blob that no relay has stored is never abandoned, however long its relays stay down",
+          "[process][outbox-limit]") {
+  Devices d;
+  d.a_retry_limit = std::chrono::seconds(1);
+  auto relay1 = RelayProcess::start(kRelayBinary, d.data("relay1"));
+  auto relay2 = RelayProcess::start(kRelayBinary, d.data("relay2"));
+  const std::uint16_t port1 = relay1->port();
+  const std::string url1 = relay1->url();
+  const std::string url2 = relay2->url();
+  d.make_group({url1, url2});
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return all_connected(*d.a, d.group); }, kWait));
+  relay1->stop();
+  relay2->kill();
+
+  auto pushed = d.a->push(d.group, as_bytes("kept-by-none"));
+  REQUIRE(pushed.has_value());
+  // Well past the limit, and then several more retry rounds of each relay.
+  const auto past_limit = std::chrono::steady_clock::now() + 3 * d.a_retry_limit;
+  std::size_t rounds1 = 0;
+  std::size_t rounds2 = 0;
+  bool limit_passed = false;
+  REQUIRE(d.a_log.poll_until(
+      *d.a,
+      [&] {
+        if (!limit_passed) {
+          if (std::chrono::steady_clock::now() < past_limit) return false;
+          limit_passed = true;
+          rounds1 = reconnects_to(d.a_log, url1);
+          rounds2 = reconnects_to(d.a_log, url2);
+        }
+        return reconnects_to(d.a_log, url1) >= rounds1 + 3 && reconnects_to(d.a_log, url2) >= rounds2 + 3;
+      },
+      kWait));
+  CHECK(d.a_log.count<EventDeliveryAbandoned>() == 0);
+  CHECK(d.a_log.count<EventBlobPushed>() == 0);
+  CHECK(outbox_of(*d.a, d.group) == 1);
+
+  // Relay 1 comes back: the blob is delivered there, and only then is relay 2 given up for it.
+  relay1 = RelayProcess::start(kRelayBinary, d.data("relay1"), port1);
+  REQUIRE(d.a_log.poll_until(
+      *d.a, [&] { return d.a_log.count<EventDeliveryAbandoned>() >= 1 && d.a_log.outbox() == 0; }, kWait));
+  REQUIRE(d.a_log.count<EventBlobPushed>() == 1);
+  CHECK(d.a_log.all<EventBlobPushed>()[0].relay_url == url1);
+  const auto abandoned = d.a_log.all<EventDeliveryAbandoned>();
+  REQUIRE(abandoned.size() == 1);
+  CHECK(abandoned[0].blob_id == *pushed);
+  CHECK(abandoned[0].relay_url == url2);
+  REQUIRE(d.b_log.poll_until(
+      *d.b, [&] { return d.b_log.count<EventBlobReceived>() >= 1; }, kWait));
+  CHECK(d.b_log.received_texts() == std::vector<std::string>{"kept-by-none"});
 }

@@ -131,7 +131,9 @@ bool all_connected(AsyncClient& client, const GroupId& group) {
 
 // ---------------------------------------------------------------- opening, groups
 
-TEST_CASE("async client refuses options without a transport or with a zero event bound", "[async]") {
+TEST_CASE(
+    "async client refuses options without a transport, with a zero event bound or a negative retry limit",
+    "[async]") {
   AsyncTempDir tmp;
   auto missing = AsyncClient::open(tmp.sub("h"), AsyncClientOptions{});
   REQUIRE_FALSE(missing.has_value());
@@ -143,6 +145,11 @@ TEST_CASE("async client refuses options without a transport or with a zero event
   auto zero = AsyncClient::open(tmp.sub("h"), std::move(options));
   REQUIRE_FALSE(zero.has_value());
   CHECK(zero.error().code() == Code::kInvalidArgument);
+  auto negative_limit = fast_options(network, log);
+  negative_limit.outbox_retry_limit = std::chrono::seconds(-1);
+  auto refused = AsyncClient::open(tmp.sub("h"), std::move(negative_limit));
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code() == Code::kInvalidArgument);
 }
 
 TEST_CASE("async create_group pins every relay; the invite carries them all and join stores them all",
@@ -581,6 +588,55 @@ TEST_CASE("the event queue bound stops fetching until the app polls; nothing is 
     for (const auto& pull : pulls) CHECK(pull.limit <= 4);
     return 0;
   });
+}
+
+TEST_CASE("EventCaughtUp comes after every blob the relay held, even when the queue bound splits the pull",
+          "[async][events][caught-up]") {
+  AsyncGroup t({kUrl1}, /*b_max_events=*/4);
+  REQUIRE(t.b_log.poll_until(*t.b, [&] { return t.b_log.count<EventCaughtUp>() >= 1; }));
+  CHECK(t.b_log.all<EventCaughtUp>().front().cursor == 0);
+  CHECK(t.b_log.all<EventCaughtUp>().front().relay_url == kUrl1);
+
+  // B is closed while A pushes more than B's queue holds; B opens again and catches up in parts.
+  t.b.reset();
+  std::vector<std::string> expected;
+  for (int i = 0; i < 11; ++i) {
+    expected.push_back("c" + std::to_string(i));
+    push_text(*t.a, t.group, expected.back());
+  }
+  REQUIRE(t.a_log.poll_until(*t.a, [&] { return t.a_log.pushed_ids().size() == 11; }));
+  t.open_b(/*max_events=*/4);
+  REQUIRE(t.b_log.poll_until(*t.b, [&] { return t.b_log.count<EventCaughtUp>() >= 1; }));
+  CHECK(t.b_log.received_texts() == expected);
+  std::size_t blobs_before = 0;  // all of them came before the event
+  for (const auto& event : t.b_log.events) {
+    if (std::holds_alternative<EventCaughtUp>(event)) break;
+    blobs_before += std::holds_alternative<EventBlobReceived>(event) ? 1 : 0;
+  }
+  CHECK(blobs_before == 11);
+  const auto caught_up = t.b_log.all<EventCaughtUp>();
+  REQUIRE(caught_up.size() == 1);
+  CHECK(caught_up[0].cursor == 11);
+  REQUIRE(t.b->commit_received().is_ok());
+  {
+    const auto status = t.b->status();
+    const auto* g = status_of(status, t.group);
+    REQUIRE(g != nullptr);
+    REQUIRE(g->relays.size() == 1);
+    CHECK(g->relays[0].cursor == 11);
+    CHECK(g->relays[0].relay_max_cursor == 11);
+  }
+
+  // Live blobs need no pull, hence no new event; a dropped connection brings a re-pull and one.
+  push_text(*t.a, t.group, "live");
+  REQUIRE(t.b_log.poll_until(*t.b, [&] { return t.b_log.count<EventBlobReceived>() >= 12; }));
+  t.with([&] {
+    t.relays[0]->drop_connections();
+    return 0;
+  });
+  REQUIRE(t.b_log.poll_until(*t.b, [&] { return t.b_log.count<EventCaughtUp>() >= 2; }));
+  CHECK(t.b_log.all<EventCaughtUp>().back().cursor == 12);
+  CHECK(t.b_log.count<EventBlobReceived>() == 12);
 }
 
 TEST_CASE("a blob handler and the notify hook may call back into the client without deadlock",

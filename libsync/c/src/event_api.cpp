@@ -67,6 +67,16 @@ void fill(bs_event& out, EventHolder& holder, Event& event) {
         } else if constexpr (std::is_same_v<T, EventOutboxChanged>) {
           out.kind = BS_EVENT_OUTBOX_CHANGED;
           out.outbox_size = e.size;
+        } else if constexpr (std::is_same_v<T, EventCaughtUp>) {
+          out.kind = BS_EVENT_CAUGHT_UP;
+          put_hex(out.group_id, sizeof(out.group_id), e.group);
+          holder.relay_url = std::move(e.relay_url);
+          out.cursor = e.cursor;
+        } else if constexpr (std::is_same_v<T, EventDeliveryAbandoned>) {
+          out.kind = BS_EVENT_DELIVERY_ABANDONED;
+          put_hex(out.group_id, sizeof(out.group_id), e.group);
+          put_hex(out.blob_id, sizeof(out.blob_id), e.blob_id);
+          holder.relay_url = std::move(e.relay_url);
         } else {
           static_assert(!sizeof(T*), "every event kind must be converted");
         }

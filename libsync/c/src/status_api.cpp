@@ -18,7 +18,10 @@ std::string status_document(const AsyncClient& client) {
   for (const GroupStatus& status : client.status()) {
     nlohmann::json relays = nlohmann::json::array();
     for (const RelayStatus& relay : status.relays) {
-      relays.push_back({{"url", relay.url}, {"state", connection_state_name(relay.state)}, {"cursor", relay.cursor}});
+      relays.push_back({{"url", relay.url},
+                        {"state", connection_state_name(relay.state)},
+                        {"cursor", relay.cursor},
+                        {"relay_max_cursor", relay.relay_max_cursor}});
     }
     doc["groups"].push_back({{"group_id", status.group.group_id.to_hex()},
                              {"name", status.group.name},

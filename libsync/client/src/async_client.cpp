@@ -331,7 +331,8 @@ class AsyncClient::Impl {
       auto it = groups_.find(info.group_id);
       if (it != groups_.end() && !it->second.links.empty()) {
         for (const auto& link : it->second.links) {
-          status.relays.push_back(RelayStatus{link->relay().url, link->state(), link->committed_cursor()});
+          status.relays.push_back(RelayStatus{link->relay().url, link->state(), link->committed_cursor(),
+                                              link->relay_max_cursor()});
         }
       } else if (it != groups_.end()) {
         for (const auto& relay : it->second.relays) {
@@ -458,6 +459,9 @@ Result<std::unique_ptr<AsyncClient>> AsyncClient::open(const std::string& home_d
     }
     if (options.request_timeout.count() <= 0) {
       return Status(Code::kInvalidArgument, "AsyncClientOptions.request_timeout must be positive");
+    }
+    if (options.outbox_retry_limit.count() < 0) {
+      return Status(Code::kInvalidArgument, "AsyncClientOptions.outbox_retry_limit must not be negative");
     }
     auto store = LocalStore::open(home_dir);
     if (!store) return store.error();

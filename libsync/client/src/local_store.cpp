@@ -82,6 +82,7 @@ class Statement {
     return std::string(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size));
   }
   std::int64_t column_int(int index) const { return sqlite3_column_int64(stmt_, index); }
+  bool column_is_null(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
 
  private:
   sqlite3* db_;
@@ -224,6 +225,18 @@ CREATE TABLE outbox_acks (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 3: giving up on relays that never take an entry. An entry remembers when its first relay
+// acked it (entries acked before this migration count from the migration, so nothing is given up
+// at once); outbox_acks rows with abandoned = 1 are relays given up for, not acks. The index
+// makes the per-retry-round check one range scan of (group, first ack time).
+constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE outbox ADD COLUMN first_acked_at_ms INTEGER;
+ALTER TABLE outbox_acks ADD COLUMN abandoned INTEGER NOT NULL DEFAULT 0;
+UPDATE outbox SET first_acked_at_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+  WHERE EXISTS (SELECT 1 FROM outbox_acks a WHERE a.group_id = outbox.group_id AND a.blob_id = outbox.blob_id);
+CREATE INDEX outbox_by_first_ack ON outbox (group_id, first_acked_at_ms);
+)sql";
+
 }  // namespace
 
 LocalStore::LocalStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
@@ -281,7 +294,10 @@ Status LocalStore::migrate() {
   if (version < 2) {
     if (Status s = exec(kSchemaV2); !s) return s;
   }
-  // Future migrations: if (version < 3) { ... }
+  if (version < 3) {
+    if (Status s = exec(kSchemaV3); !s) return s;
+  }
+  // Future migrations: if (version < 4) { ... } (append only; never edit one that shipped)
   if (version != kStoreSchemaVersion) {
     const std::string set = "PRAGMA user_version=" + std::to_string(kStoreSchemaVersion);
     if (Status s = exec(set.c_str()); !s) return s;
@@ -618,12 +634,24 @@ Result<OutboxAckResult> LocalStore::outbox_ack(const GroupId& group, const BlobI
     stmt.bind(3, relay_url);
     if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "recording outbox ack");
     const bool inserted = sqlite3_changes(db_) > 0;
-    Statement count(db_, "SELECT count(*) FROM outbox_acks WHERE group_id = ? AND blob_id = ?");
+    Statement count(db_,
+                    "SELECT count(*) FROM outbox_acks WHERE group_id = ? AND blob_id = ? AND abandoned = 0");
     if (!count.ok()) return count.prepare_status("outbox ack count");
     count.bind(1, group.view());
     count.bind(2, blob.view());
     if (count.step() != SQLITE_ROW) return sqlite_error(db_, "counting outbox acks");
     result.first = inserted && count.column_int(0) == 1;
+  }
+  if (result.first) {
+    // The retry limit of the other relays counts from here (see outbox_give_up).
+    Statement stmt(db_,
+                   "UPDATE outbox SET first_acked_at_ms = ? WHERE group_id = ? AND blob_id = ? "
+                   "AND first_acked_at_ms IS NULL");
+    if (!stmt.ok()) return stmt.prepare_status("outbox first ack");
+    stmt.bind(1, now_unix_ms());
+    stmt.bind(2, group.view());
+    stmt.bind(3, blob.view());
+    if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "recording first ack");
   }
   {
     // Relays of the group that still have to store it. A group with no relay rows (cannot happen
@@ -663,6 +691,89 @@ Status LocalStore::outbox_remove(const GroupId& group, const BlobId& blob) {
     if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "deleting outbox entry");
   }
   return tx.commit();
+}
+
+namespace {
+// Entries of group ?1 that some relay acked at or before ?3 and relay ?2 is not done with. Uses
+// outbox_by_first_ack (a range of one group's first-ack times) and the outbox_acks primary key.
+constexpr const char* kStaleDeliveriesSql =
+    "SELECT o.blob_id FROM outbox o WHERE o.group_id = ?1 AND o.first_acked_at_ms <= ?3 "
+    "AND NOT EXISTS (SELECT 1 FROM outbox_acks a WHERE a.group_id = o.group_id AND a.blob_id = o.blob_id "
+    "AND a.relay_url = ?2) ORDER BY o.seq";
+
+Result<std::vector<BlobId>> stale_deliveries(sqlite3* db, const GroupId& group, const std::string& relay_url,
+                                             std::int64_t cutoff_ms) {
+  Statement stmt(db, kStaleDeliveriesSql);
+  if (!stmt.ok()) return stmt.prepare_status("outbox stale query");
+  stmt.bind(1, group.view());
+  stmt.bind(2, relay_url);
+  stmt.bind(3, cutoff_ms);
+  std::vector<BlobId> blobs;
+  for (;;) {
+    const int rc = stmt.step();
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return sqlite_error(db, "reading stale outbox entries");
+    auto blob = id_column<BlobId>(stmt, 0);
+    if (!blob) return blob.error();
+    blobs.push_back(*blob);
+  }
+  return blobs;
+}
+}  // namespace
+
+Result<std::vector<BlobId>> LocalStore::outbox_give_up(const GroupId& group, const std::string& relay_url,
+                                                       std::int64_t cutoff_ms) {
+  // Read first without a write lock: almost always there is nothing to give up.
+  auto candidates = stale_deliveries(db_, group, relay_url, cutoff_ms);
+  if (!candidates || candidates->empty()) return candidates;
+  Transaction tx(db_);
+  if (!tx.active()) return sqlite_error(db_, "starting outbox give-up");
+  // Again under the write lock: another process sharing this home may have changed the outbox.
+  auto blobs = stale_deliveries(db_, group, relay_url, cutoff_ms);
+  if (!blobs) return blobs.error();
+  Statement mark(
+      db_, "INSERT OR IGNORE INTO outbox_acks (group_id, blob_id, relay_url, abandoned) VALUES (?, ?, ?, 1)");
+  if (!mark.ok()) return mark.prepare_status("outbox give-up insert");
+  // Relays of the group still pending for the entry (neither acked nor given up).
+  Statement pending(db_,
+                    "SELECT count(*) FROM group_relays r WHERE r.group_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
+                    "outbox_acks a WHERE a.group_id = ?1 AND a.blob_id = ?2 AND a.relay_url = r.relay_url)");
+  if (!pending.ok()) return pending.prepare_status("outbox pending relays");
+  for (const auto& blob : *blobs) {
+    mark.reset();
+    mark.bind(1, group.view());
+    mark.bind(2, blob.view());
+    mark.bind(3, relay_url);
+    if (mark.step() != SQLITE_DONE) return sqlite_error(db_, "giving up an outbox delivery");
+    pending.reset();
+    pending.bind(1, group.view());
+    pending.bind(2, blob.view());
+    if (pending.step() != SQLITE_ROW) return sqlite_error(db_, "counting pending relays");
+    if (pending.column_int(0) != 0) continue;
+    for (const char* sql : {"DELETE FROM outbox WHERE group_id = ? AND blob_id = ?",
+                            "DELETE FROM outbox_acks WHERE group_id = ? AND blob_id = ?"}) {
+      Statement stmt(db_, sql);
+      if (!stmt.ok()) return stmt.prepare_status("outbox delete");
+      stmt.bind(1, group.view());
+      stmt.bind(2, blob.view());
+      if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "deleting outbox entry");
+    }
+  }
+  if (Status committed = tx.commit(); !committed) return committed;
+  return blobs;
+}
+
+Result<std::optional<std::int64_t>> LocalStore::outbox_first_acked_at(const GroupId& group,
+                                                                      const BlobId& blob) {
+  Statement stmt(db_, "SELECT first_acked_at_ms FROM outbox WHERE group_id = ? AND blob_id = ?");
+  if (!stmt.ok()) return stmt.prepare_status("outbox first ack query");
+  stmt.bind(1, group.view());
+  stmt.bind(2, blob.view());
+  const int rc = stmt.step();
+  if (rc == SQLITE_DONE) return std::optional<std::int64_t>();
+  if (rc != SQLITE_ROW) return sqlite_error(db_, "reading outbox first ack");
+  if (stmt.column_is_null(0)) return std::optional<std::int64_t>();
+  return std::optional<std::int64_t>(stmt.column_int(0));
 }
 
 Result<std::uint64_t> LocalStore::outbox_count() {

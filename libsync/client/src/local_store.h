@@ -3,8 +3,11 @@
 // Tables: identity (device seed + name), groups (id, name, secret, primary relay), group_relays
 // (every relay of a group, the primary first), cursors (per group and relay: last delivered cursor
 // + relay epoch), outbox (sealed pushes not yet acked by every relay of their group, in order),
-// outbox_acks (which relays acked an outbox entry so far) and seen_blobs (blob ids already handed
-// to the app, to deduplicate a re-pull after a relay reset and blobs that arrive via two relays).
+// outbox_acks (which relays acked an outbox entry so far, or were given up for it) and seen_blobs
+// (blob ids already handed to the app, to deduplicate a re-pull after a relay reset and blobs that
+// arrive via two relays). An outbox entry remembers when its first relay acked it
+// (first_acked_at_ms), so that the deliveries still pending to other relays can be given up after
+// a retry limit (outbox_give_up) without ever dropping a blob that no relay has.
 //
 // The home directory is created 0700 and the file 0600 before SQLite opens it (SQLite gives its
 // -wal/-shm files the database file's mode). WAL mode, synchronous=FULL (an outbox row written by
@@ -33,7 +36,8 @@ namespace blindsync::client_detail {
 
 inline constexpr const char* kStoreFileName = "blindsync.db";
 // 1: identity, groups, cursors, outbox, seen_blobs. 2: group_relays, outbox_acks.
-inline constexpr int kStoreSchemaVersion = 2;
+// 3: outbox.first_acked_at_ms (indexed), outbox_acks.abandoned.
+inline constexpr int kStoreSchemaVersion = 3;
 
 // 32 secret bytes that are wiped when destroyed. Move-only so copies are deliberate (copy_from).
 class Secret32 {
@@ -162,6 +166,15 @@ class LocalStore {
   Result<OutboxAckResult> outbox_ack(const GroupId& group, const BlobId& blob, const std::string& relay_url);
   // Removes the entry whatever relays acked it (single-relay flush, or a blob no relay accepts).
   Status outbox_remove(const GroupId& group, const BlobId& blob);
+  // Gives up delivering to relay_url the group's entries that some other relay acked at or before
+  // cutoff_ms and relay_url has neither acked nor been given up for: relay_url then counts as
+  // done for them (outbox_list_for_relay skips them), and an entry that every relay of its group
+  // is done with leaves the outbox. Entries that no relay has acked are never touched. Returns
+  // the blob ids given up, in outbox order. Costs one indexed query when there is nothing to do.
+  Result<std::vector<BlobId>> outbox_give_up(const GroupId& group, const std::string& relay_url,
+                                             std::int64_t cutoff_ms);
+  // When the first relay acked the entry (unix ms); nullopt if none has (or it is not queued).
+  Result<std::optional<std::int64_t>> outbox_first_acked_at(const GroupId& group, const BlobId& blob);
   Result<std::uint64_t> outbox_count();
   Result<std::uint64_t> outbox_count(const GroupId& group);
 

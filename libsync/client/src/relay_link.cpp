@@ -110,6 +110,7 @@ void RelayLink::on_opened(std::uint64_t generation, const Welcome& welcome) {
     }
   }
   epoch_ = welcome.epoch;
+  relay_max_ = welcome.max_cursor;  // fresh: a replaced database may be behind what we saw before
   env_.events.push(EventConnected{group, relay_.url});
 
   // Catch up and drain the outbox at once: both are pipelined on the one session.
@@ -147,6 +148,7 @@ void RelayLink::on_closed(std::uint64_t generation, Status reason) {
     revoked_ = true;
     state_ = ConnectionState::kDisconnected;
     env_.events.push(EventError{group, why});
+    watch_stale_deliveries();
     return;
   }
   ++attempt_;
@@ -156,6 +158,8 @@ void RelayLink::on_closed(std::uint64_t generation, Status reason) {
   reconnect_timer_ = env_.loop.run_after(delay, [this] {
     reconnect_timer_ = 0;
     if (stopped_ || state_ != ConnectionState::kBackingOff) return;
+    // A retry round: deliveries this relay has missed for too long are given up first.
+    give_up_stale_deliveries();
     state_ = ConnectionState::kDisconnected;
     connect();
   });
@@ -270,6 +274,8 @@ void RelayLink::start_pull() {
 
 void RelayLink::on_page(const PullResponse& page) {
   const Cursor before = delivered_;
+  see_relay_cursor(page.max_cursor);
+  if (!page.blobs.empty()) see_relay_cursor(page.blobs.back().cursor);
   bool blocked = false;
   for (const auto& blob : page.blobs) {
     if (blob.cursor <= delivered_) continue;  // delivered already (e.g. by a NOTIFY meanwhile)
@@ -290,10 +296,17 @@ void RelayLink::on_page(const PullResponse& page) {
                                                    std::to_string(before)));
     return;
   }
-  if (page.has_more || pull_wanted_) start_pull();
+  if (page.has_more || pull_wanted_) {
+    start_pull();
+    return;
+  }
+  // Nothing more to fetch: every blob the relay held when it answered is queued (or skipped).
+  see_relay_cursor(delivered_);
+  env_.events.push(EventCaughtUp{keys_.group_id(), relay_.url, delivered_});
 }
 
 void RelayLink::on_notify(const Notify& notify) {
+  see_relay_cursor(notify.cursor);
   if (notify.cursor <= delivered_) return;
   if (notify.cursor == delivered_ + 1 && notify.payload.has_value()) {
     if (accept(incoming_from(notify))) {
@@ -389,6 +402,7 @@ void RelayLink::on_push_reply(std::uint32_t request_id, const Frame& frame) {
       return;
     }
     push_error_attempt_ = 0;
+    see_relay_cursor(ack->cursor);
     auto recorded = env_.store.outbox_ack(group, blob, relay_.url);
     if (!recorded) {
       env_.events.push(EventError{group, recorded.error()});
@@ -430,7 +444,38 @@ void RelayLink::pause_outbox(const Status&) {
     outbox_timer_ = 0;
     outbox_paused_ = false;
     outbox_scan_seq_ = 0;
+    give_up_stale_deliveries();  // a retry round too (a relay refusing pushes for weeks)
     pump_outbox();
+  });
+}
+
+void RelayLink::give_up_stale_deliveries() {
+  const auto limit = env_.options.outbox_retry_limit;
+  // 0 = retry forever; so is anything past a millennium (and it keeps the arithmetic in range).
+  if (limit.count() <= 0 || limit > std::chrono::hours(24 * 366 * 1000)) return;
+  const GroupId& group = keys_.group_id();
+  const std::int64_t limit_ms = std::chrono::duration_cast<std::chrono::milliseconds>(limit).count();
+  // One indexed query when nothing is stale (the usual case).
+  auto given_up = env_.store.outbox_give_up(group, relay_.url, now_unix_ms() - limit_ms);
+  if (!given_up) {
+    env_.events.push(EventError{group, given_up.error()});
+    return;
+  }
+  if (given_up->empty()) return;
+  for (const auto& blob : *given_up) env_.events.push(EventDeliveryAbandoned{group, blob, relay_.url});
+  env_.outbox_changed();
+}
+
+void RelayLink::watch_stale_deliveries() {
+  give_up_stale_deliveries();
+  const auto limit = env_.options.outbox_retry_limit;
+  if (stopped_ || limit.count() <= 0) return;
+  const std::chrono::milliseconds every =
+      limit < std::chrono::hours(1) ? std::chrono::milliseconds(limit) : std::chrono::hours(1);
+  env_.loop.cancel(reconnect_timer_);
+  reconnect_timer_ = env_.loop.run_after(every, [this] {
+    reconnect_timer_ = 0;
+    if (!stopped_) watch_stale_deliveries();
   });
 }
 

@@ -8,14 +8,19 @@
 //     a gap or no payload: PULL), in cursor order, never more than the event queue has room for;
 //   - drains the outbox entries this relay has not acked, up to kPushWindow in flight, and again
 //     whenever wake_outbox() says push() queued more;
+//   - queues EventCaughtUp whenever a pull ends with has_more = false and nothing is left to fetch;
 //   - on failure reports EventDisconnected and reconnects after
-//     backoff_delay(policy, attempt) (EventReconnecting); attempt resets once a session is open.
+//     backoff_delay(policy, attempt) (EventReconnecting); attempt resets once a session is open;
+//   - on each retry round (reconnect attempt, outbox retry after a relay error; a revoked link
+//     every min(limit, 1 h)) gives up the deliveries to this relay that another relay acked more
+//     than outbox_retry_limit ago (one indexed query; EventDeliveryAbandoned for each).
 // A request unanswered for request_timeout ends the session (and a reconnect follows).
 //
 // Thread-safety: none. Every method runs on the worker thread; the link borrows everything in
 // LinkEnv, which outlives it.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -77,6 +82,8 @@ class RelayLink {
   const GroupId& group() const noexcept { return keys_.group_id(); }
   ConnectionState state() const noexcept { return state_; }
   Cursor committed_cursor() const noexcept { return committed_; }
+  // The relay's newest cursor as last seen (0 until this link first connected).
+  Cursor relay_max_cursor() const noexcept { return relay_max_; }
 
  private:
   void connect();
@@ -104,6 +111,11 @@ class RelayLink {
   void pump_outbox();
   void on_push_reply(std::uint32_t request_id, const Frame& frame);
   void pause_outbox(const Status& why);
+  // Gives up the deliveries to this relay that waited past outbox_retry_limit (see above).
+  void give_up_stale_deliveries();
+  // A revoked link has no retry rounds: check now, then every min(limit, 1 h).
+  void watch_stale_deliveries();
+  void see_relay_cursor(Cursor cursor) { relay_max_ = std::max(relay_max_, cursor); }
 
   LinkEnv& env_;
   DeliveryLedger::LinkId id_;
@@ -124,6 +136,7 @@ class RelayLink {
   std::uint64_t epoch_ = 0;
   Cursor committed_ = 0;
   Cursor delivered_ = 0;
+  Cursor relay_max_ = 0;
   Limits limits_;
 
   std::uint32_t last_request_id_ = 0;

@@ -228,7 +228,15 @@ typedef enum bs_event_kind {
   BS_EVENT_BLOB_PUSHED = 4,    /* group, blob_id, cursor, duplicate, relay_url */
   BS_EVENT_BLOB_RECEIVED = 5,  /* group, blob_id, cursor, sender_id, timestamp_ms, data, data_len */
   BS_EVENT_ERROR = 6,          /* group (may be ""), code, message */
-  BS_EVENT_OUTBOX_CHANGED = 7  /* outbox_size */
+  BS_EVENT_OUTBOX_CHANGED = 7, /* outbox_size */
+  /* group, relay_url, cursor: that relay's link finished pulling with nothing more to fetch (after
+   * connecting, reconnecting or any re-pull); every blob the relay held was handed out before it. */
+  BS_EVENT_CAUGHT_UP = 8,
+  /* group, blob_id, relay_url: the outbox gave up delivering the blob to that relay (another relay
+   * stored it longer ago than the retry limit, 30 days); OUTBOX_CHANGED follows if the blob left
+   * the outbox. */
+  BS_EVENT_DELIVERY_ABANDONED = 9
+  /* New kinds are appended; an app should ignore kinds it does not know. */
 } bs_event_kind;
 
 /* One event. Fields a kind does not use are zero / "" / NULL. The pointers (data, relay_url,
@@ -238,7 +246,7 @@ typedef struct bs_event {
   char group_id[65];        /* hex, "" when none */
   char blob_id[33];         /* hex, "" when none */
   char sender_id[65];       /* hex device id of the sender, "" when none */
-  uint64_t cursor;
+  uint64_t cursor;          /* BLOB_PUSHED / BLOB_RECEIVED: the blob's; CAUGHT_UP: handled so far */
   uint64_t timestamp_ms;    /* relay time of a received blob */
   int duplicate;            /* BLOB_PUSHED: the relay already had it */
   uint32_t attempt;         /* RECONNECTING */
@@ -273,8 +281,10 @@ BLINDSYNC_C_API int bs_commit(bs_client* client, bs_error* err);
 /* A JSON document describing the client:
  *   {"device": {"device_id": hex, "name": str} | null,
  *    "groups": [{"group_id", "name", "relay_url", "relay_id", "cursor", "epoch", "outbox",
- *                "relays": [{"url", "state", "cursor"}]}]}
- * state is "disconnected", "connecting", "connected" or "backing_off". Contains no secrets.
+ *                "relays": [{"url", "state", "cursor", "relay_max_cursor"}]}]}
+ * state is "disconnected", "connecting", "connected" or "backing_off". cursor is this device's
+ * committed cursor at the relay, relay_max_cursor the relay's newest cursor as last seen since the
+ * client opened (0 before). Contains no secrets.
  * Returns a string to free with bs_string_free, or NULL on failure (then *err says why). */
 BLINDSYNC_C_API char* bs_status_json(bs_client* client, bs_error* err);
 

@@ -22,7 +22,17 @@
 // Several relays per group: pushes go to every relay (EventBlobPushed on the first durable ack;
 // the others are retried in the background); each relay has its own cursor; blobs that arrive via
 // two relays are delivered once (dedupe by blob_id). Blobs this device pushed are not delivered
-// back to it (it had EventBlobPushed for them).
+// back to it (it had EventBlobPushed for them). A relay that stays unreachable does not keep an
+// entry in the outbox forever: once another relay has stored the blob, the delivery to it is
+// retried for AsyncClientOptions::outbox_retry_limit and then given up (EventDeliveryAbandoned).
+// A blob that no relay has stored is never given up.
+//
+// Caught up: each time a (group, relay) link finishes pulling with nothing more to fetch (after
+// connecting, after a reconnect, after any re-pull), it queues EventCaughtUp. Every blob that
+// relay held up to that moment was queued before it, so an app that wants "I have everything"
+// waits for EventCaughtUp from the relays it cares about (for example all of the group's) and
+// handles the events before it. Later blobs arrive live, and a later EventCaughtUp follows the
+// next pull. RelayStatus::relay_max_cursor is the relay's newest cursor as last seen.
 //
 // Connections: each (group, relay) reconnects on its own. A failed attempt or an ended session gives
 // EventDisconnected (with the reason), then EventReconnecting (attempt, delay); an open session
@@ -60,6 +70,13 @@ struct AsyncClientOptions {
   BackoffPolicy backoff;
   std::size_t max_queued_events = 10'000;  // past it the worker stops fetching until the app polls
   std::function<void()> notify;            // see the threading model above; may be empty
+  // How long the deliveries of an outbox entry to the group's other relays are retried once one
+  // relay has durably stored it (counted from that first ack, persisted across restarts). After
+  // it, each still pending delivery is given up with EventDeliveryAbandoned, and an entry with no
+  // relay left pending leaves the outbox (EventOutboxChanged). Entries that no relay has stored are kept and retried
+  // forever, whatever this says. Checked on each retry round of the relay (reconnect attempt,
+  // outbox retry after a relay error). 0 = retry forever.
+  std::chrono::seconds outbox_retry_limit{std::chrono::hours(24 * 30)};
 };
 
 enum class ConnectionState { kDisconnected, kConnecting, kConnected, kBackingOff };
@@ -100,14 +117,37 @@ struct EventError {
 struct EventOutboxChanged {
   std::uint64_t size = 0;  // blobs waiting in the outbox, all groups
 };
+// The link to relay_url finished a pull with has_more = false: every blob that relay held when it
+// answered has been queued (as EventBlobReceived, or skipped: own, duplicate, undecryptable)
+// before this event. cursor: the relay cursor handled so far (committed once the app has taken
+// the events before this one). Sent after each connect, reconnect and re-pull, never while the
+// event queue is too full to take the rest (it follows once the app has polled).
+struct EventCaughtUp {
+  GroupId group;
+  std::string relay_url;
+  Cursor cursor = 0;
+};
+// The outbox gave up delivering blob_id to relay_url: another relay of the group stored it more
+// than AsyncClientOptions::outbox_retry_limit ago and relay_url never did. Devices that only use
+// relay_url will not get this blob from it. EventOutboxChanged follows if the entry left the
+// outbox (no other relay of the group is still pending).
+struct EventDeliveryAbandoned {
+  GroupId group;
+  BlobId blob_id;
+  std::string relay_url;
+};
 
-using Event = std::variant<EventConnected, EventDisconnected, EventReconnecting, EventBlobPushed,
-                           EventBlobReceived, EventError, EventOutboxChanged>;
+// New kinds are only ever appended.
+using Event =
+    std::variant<EventConnected, EventDisconnected, EventReconnecting, EventBlobPushed, EventBlobReceived,
+                 EventError, EventOutboxChanged, EventCaughtUp, EventDeliveryAbandoned>;
 
 struct RelayStatus {
   std::string url;
   ConnectionState state = ConnectionState::kDisconnected;
-  Cursor cursor = 0;
+  Cursor cursor = 0;            // this device's committed cursor at the relay
+  Cursor relay_max_cursor = 0;  // the relay's newest cursor as last seen (WELCOME, pages,
+                                // NOTIFYs, push acks) by this client since it opened; 0 before
 };
 
 struct GroupStatus {
