@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -142,6 +143,61 @@ std::uint64_t vm_rss_kib(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
   }
   return 0;
+}
+
+// The code points of text, or nullopt if it is not well-formed UTF-8 (Unicode table 3-7: no
+// overlong forms, no surrogates, nothing above U+10FFFF, no stray or missing continuation bytes).
+// Written here, independently of the codec and of the relay's sanitizer, to judge what they send.
+std::optional<std::vector<char32_t>> utf8_code_points(std::string_view text) {
+  std::vector<char32_t> out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto b0 = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    char32_t cp = 0;
+    char32_t min = 0;
+    if (b0 < 0x80) {
+      length = 1, cp = b0, min = 0;
+    } else if ((b0 & 0xE0) == 0xC0) {
+      length = 2, cp = b0 & 0x1F, min = 0x80;
+    } else if ((b0 & 0xF0) == 0xE0) {
+      length = 3, cp = b0 & 0x0F, min = 0x800;
+    } else if ((b0 & 0xF8) == 0xF0) {
+      length = 4, cp = b0 & 0x07, min = 0x10000;
+    } else {
+      return std::nullopt;
+    }
+    if (text.size() - i < length) return std::nullopt;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      if ((b & 0xC0) != 0x80) return std::nullopt;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
+    out.push_back(cp);
+    i += length;
+  }
+  return out;
+}
+
+bool is_control(char32_t cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
+
+// What a device name the relay hands back must be: well-formed UTF-8 of at most 64 bytes with no
+// control character (C0, DEL, C1).
+void check_clean_name(const std::string& name) {
+  INFO("name of " << name.size() << " bytes");
+  CHECK(name.size() <= kMaxDeviceNameBytes);
+  const auto code_points = utf8_code_points(name);
+  REQUIRE(code_points.has_value());
+  CHECK(std::none_of(code_points->begin(), code_points->end(), is_control));
+}
+
+const DeviceInfo* find_device(const Devices& devices, const auth::SigningKey& device) {
+  const DeviceId id(device.public_key());
+  for (const auto& d : devices.devices) {
+    if (d.device_id == id) return &d;
+  }
+  return nullptr;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -511,6 +567,242 @@ TEST_CASE("process: a full disk answers 3003, pulls keep working, and pushes rec
     CHECK(recovered->cursor == stored + 1);  // the failed pushes consumed no cursor
     CHECK(relay.stop() == 0);
   }
+}
+
+TEST_CASE("process: a PULL limit above max_pull_limit is clamped", "[process][limits][pull]") {
+  LimitedRelay relay(Settings{{"max_pull_limit", "5"}});
+  Member m(new_group());
+  auto client = relay.connect();
+  CHECK(client->challenge().limits.max_pull_limit == 5);  // the environment reached the relay
+  auto welcome = client->handshake(m.device, *m.group);
+  REQUIRE(welcome.has_value());
+  CHECK(welcome->limits.max_pull_limit == 5);
+  constexpr std::uint32_t kBlobs = 12;
+  for (std::uint32_t i = 1; i <= kBlobs; ++i) {
+    auto ack = client->push(numbered_blob(i), bytes_of(8, static_cast<std::uint8_t>(i)));
+    REQUIRE(ack.has_value());
+    REQUIRE(ack->cursor == i);
+  }
+  const std::vector<Cursor> first_five{1, 2, 3, 4, 5};
+
+  // Limits above the maximum, up to the largest u32 on the wire, and 0 (= "the relay maximum").
+  for (const std::uint32_t limit : {1000u, 0xFFFFFFFFu, 6u, 0u}) {
+    INFO("PULL after 0 with limit " << limit);
+    auto page = client->pull(0, limit);
+    REQUIRE(page.has_value());
+    std::vector<Cursor> cursors;
+    for (const auto& blob : page->blobs) cursors.push_back(blob.cursor);
+    CHECK(cursors == first_five);
+    CHECK(page->has_more);
+    CHECK(page->max_cursor == kBlobs);
+  }
+  // The clamp is a ceiling, not a fixed page size: a smaller limit is honoured.
+  auto small = client->pull(0, 3);
+  REQUIRE(small.has_value());
+  CHECK(small->blobs.size() == 3);
+  CHECK(small->has_more);
+
+  // Paging with the returned cursor and a hostile limit yields every blob once, in order, no gap.
+  Cursor after = 0;
+  bool more = true;
+  std::vector<Cursor> seen;
+  std::vector<std::size_t> page_sizes;
+  for (int pages = 0; pages < 10 && more; ++pages) {
+    auto page = client->pull(after, 0xFFFFFFFFu);
+    REQUIRE(page.has_value());
+    CHECK(page->blobs.size() <= 5);
+    for (const auto& blob : page->blobs) {
+      seen.push_back(blob.cursor);
+      CHECK(blob.blob_id == numbered_blob(static_cast<std::uint32_t>(blob.cursor)));
+      CHECK(blob.payload == bytes_of(8, static_cast<std::uint8_t>(blob.cursor)));
+    }
+    page_sizes.push_back(page->blobs.size());
+    if (!page->blobs.empty()) after = page->blobs.back().cursor;
+    more = page->has_more;
+  }
+  CHECK_FALSE(more);
+  CHECK(page_sizes == std::vector<std::size_t>{5, 5, 2});
+  std::vector<Cursor> all(kBlobs);
+  for (std::uint32_t i = 0; i < kBlobs; ++i) all[i] = i + 1;
+  CHECK(seen == all);
+  CHECK_FALSE(client->close_code().has_value());  // clamping is not a protocol violation
+}
+
+TEST_CASE("process: a hostile device_name is stored truncated to 64 bytes on a code-point boundary, without "
+          "control characters",
+          "[process][limits][device_name][hostile]") {
+  const std::string euro = "\xE2\x82\xAC";         // U+20AC, 3 bytes
+  const std::string party = "\xF0\x9F\x8E\x89";    // U+1F389, 4 bytes
+  const std::string e_acute = "\xC3\xA9";          // U+00E9, 2 bytes
+  // Control characters that are well-formed UTF-8, so the codec lets them through to the relay's
+  // sanitizer: C0 (NUL, BEL, TAB, LF, CR, ESC), DEL, and C1 (U+0085 NEL, U+009B CSI).
+  const std::vector<std::string> controls{std::string(1, '\0'), "\a", "\t", "\n", "\r", "\x1B", "\x7F",
+                                          "\xC2\x85", "\xC2\x9B"};
+  // The visible characters: 62 bytes, then a 4-byte character over bytes 62..65 that straddles
+  // the 64-byte limit, then ~230 more bytes (which must all go, although the ASCII 'z's at the
+  // end would fit byte-wise: truncation keeps a prefix).
+  std::vector<std::string> visible_chars{"x", "y"};
+  for (int i = 0; i < 15; ++i) visible_chars.push_back(euro);
+  visible_chars.push_back(party);
+  visible_chars.push_back(e_acute);
+  for (int i = 0; i < 3; ++i) visible_chars.push_back(euro);
+  const std::size_t kept_count = visible_chars.size();
+  visible_chars.push_back(party);
+  for (int i = 0; i < 80; ++i) visible_chars.push_back(i % 2 == 0 ? euro : e_acute);
+  for (int i = 0; i < 10; ++i) visible_chars.push_back("z");
+
+  std::string visible;
+  std::string kept;
+  std::string raw;
+  for (std::size_t i = 0; i < visible_chars.size(); ++i) {
+    if (i % 3 == 0) raw += controls[(i / 3) % controls.size()];  // a control before every 3rd character
+    raw += visible_chars[i];
+    visible += visible_chars[i];
+    if (i < kept_count) kept += visible_chars[i];
+  }
+  REQUIRE(kept.size() == 62);
+  REQUIRE(visible.substr(0, 66) == kept + party);  // byte 64 of the cleaned name is inside `party`
+  REQUIRE(raw.size() >= 300);
+  REQUIRE(raw.size() < kMaxStringBytes);  // within the codec's str limit: the HELLO is well-formed
+  REQUIRE(utf8_code_points(raw).has_value());
+
+  OpsTempDir dir;
+  const std::string data = dir.str("data");
+  auto group = new_group();
+  Member hostile(group), observer(group);
+  {
+    LimitedRelay relay(Settings{}, data);
+    auto attacker = relay.connect();
+    auto welcome = attacker->handshake(hostile.device, *hostile.group, "", raw);
+    INFO("hostile HELLO: " << (welcome ? std::string("ok") : welcome.error().to_string()));
+    REQUIRE(welcome.has_value());
+
+    // Another session of the same group asks the relay what it keeps.
+    auto watcher = join(relay, observer);
+    auto devices = watcher->list_devices();
+    INFO("LIST_DEVICES: " << (devices ? std::string("ok") : devices.error().to_string()));
+    REQUIRE(devices.has_value());
+    const DeviceInfo* info = find_device(*devices, hostile.device);
+    REQUIRE(info != nullptr);
+    CHECK(info->online);
+    check_clean_name(info->name);
+    CHECK(visible.rfind(info->name, 0) == 0);  // a prefix of the cleaned name: no split code point
+    CHECK(info->name == kept);                 // and the longest one that fits
+    const DeviceInfo* self = find_device(*devices, observer.device);
+    REQUIRE(self != nullptr);
+    CHECK(self->name == "ops-test");
+
+    attacker->socket().close_socket();
+    watcher->socket().close_socket();
+    CHECK(relay.stop() == 0);
+  }
+  // What was stored on disk, served by a fresh relay process on the same data directory while the
+  // hostile device is offline (so the name comes from the store, not from a live session).
+  {
+    LimitedRelay relay(Settings{}, data);
+    auto watcher = join(relay, observer);
+    auto devices = watcher->list_devices();
+    REQUIRE(devices.has_value());
+    const DeviceInfo* info = find_device(*devices, hostile.device);
+    REQUIRE(info != nullptr);
+    CHECK_FALSE(info->online);
+    check_clean_name(info->name);
+    CHECK(info->name == kept);
+  }
+}
+
+TEST_CASE("process: a device_name that is not valid UTF-8 gets 1000 and close 4000; the relay serves on",
+          "[process][limits][device_name][hostile]") {
+  // docs/wire.md: every str must be well-formed UTF-8, else the frame is INVALID_MESSAGE. Such a name
+  // never reaches the relay's sanitizer; the HELLO is refused and the connection closed.
+  LimitedRelay relay(Settings{});
+  Member m(new_group());
+  const std::vector<std::pair<std::string, std::string>> names{
+      {"a stray 0xFF byte", "bad\xFFname"},
+      {"an overlong '/'", "a\xC0\xAF" "b"},
+      {"a surrogate", "a\xED\xA0\x80" "b"},
+      {"a code point above U+10FFFF", "a\xF4\x90\x80\x80" "b"},
+      {"a truncated sequence at the end", std::string(63, 'a') + "\xE2\x82"},
+      {"a lone continuation byte across byte 64", std::string(64, 'a') + "\x80" + std::string(10, 'b')},
+  };
+  for (const auto& [what, name] : names) {
+    INFO("device_name with " << what);
+    REQUIRE_FALSE(utf8_code_points(name).has_value());
+    auto client = relay.connect();
+    auto welcome = client->handshake(m.device, *m.group, "", name);
+    REQUIRE_FALSE(welcome.has_value());
+    CHECK(welcome.error().code() == Code::kInvalidMessage);
+    CHECK(wait_closed(*client) == 4000);
+  }
+  CHECK(relay.running());
+  auto honest = join(relay, m);  // the same device, with a clean name, is welcome
+  CHECK(honest->push(numbered_blob(1), bytes_of(10)).has_value());
+  auto devices = honest->list_devices();
+  REQUIRE(devices.has_value());
+  REQUIRE(devices->devices.size() == 1);  // no refused HELLO left a record behind
+  CHECK(devices->devices[0].name == "ops-test");
+}
+
+TEST_CASE("process: an absurdly long device_name gets 1000 and close 4000 past the 4096-byte str limit, "
+          "WELCOME up to it",
+          "[process][limits][device_name][hostile]") {
+  const std::string euro = "\xE2\x82\xAC";
+  auto repeat = [](const std::string& piece, std::size_t n) {
+    std::string out;
+    out.reserve(piece.size() * n);
+    for (std::size_t i = 0; i < n; ++i) out += piece;
+    return out;
+  };
+  LimitedRelay relay(Settings{});
+  auto group = new_group();
+  Member attacker_device(group), at_limit_device(group), honest_device(new_group());
+
+  // 64 KiB of valid UTF-8: well within the frame limit, 16 times the codec's str limit. The codec
+  // refuses it before the relay looks at the name (docs/wire.md, "bytes in one str").
+  {
+    const std::string huge = "a" + repeat(euro, 21845);  // 65536 bytes
+    REQUIRE(huge.size() == 64 * 1024);
+    auto attacker = relay.connect();
+    CHECK(huge.size() + 1024 < attacker->challenge().limits.max_frame_bytes);
+    auto welcome = attacker->handshake(attacker_device.device, *attacker_device.group, "", huge);
+    REQUIRE_FALSE(welcome.has_value());
+    CHECK(welcome.error().code() == Code::kInvalidMessage);
+    CHECK(wait_closed(*attacker) == 4000);
+  }
+  // One byte over the str limit: refused the same way.
+  {
+    const std::string over = "ab" + repeat(euro, 1365);  // 4097 bytes
+    REQUIRE(over.size() == kMaxStringBytes + 1);
+    auto attacker = relay.connect();
+    auto welcome = attacker->handshake(attacker_device.device, *attacker_device.group, "", over);
+    REQUIRE_FALSE(welcome.has_value());
+    CHECK(welcome.error().code() == Code::kInvalidMessage);
+    CHECK(wait_closed(*attacker) == 4000);
+  }
+  CHECK(relay.running());
+  // Exactly at the str limit: WELCOME, and the name is kept truncated to exactly 64 bytes
+  // ('a' + 21 three-byte characters end on byte 64).
+  auto at_limit = relay.connect();
+  {
+    const std::string longest = "a" + repeat(euro, 1365);  // 4096 bytes
+    REQUIRE(longest.size() == kMaxStringBytes);
+    auto welcome = at_limit->handshake(at_limit_device.device, *at_limit_device.group, "", longest);
+    INFO("HELLO with a 4096-byte name: " << (welcome ? std::string("ok") : welcome.error().to_string()));
+    REQUIRE(welcome.has_value());
+    auto devices = at_limit->list_devices();
+    REQUIRE(devices.has_value());
+    const DeviceInfo* info = find_device(*devices, at_limit_device.device);
+    REQUIRE(info != nullptr);
+    check_clean_name(info->name);
+    CHECK(info->name == "a" + repeat(euro, 21));
+    CHECK(info->name.size() == kMaxDeviceNameBytes);
+    CHECK(find_device(*devices, attacker_device.device) == nullptr);  // refused HELLOs store nothing
+  }
+  // The relay serves other clients, and the session that sent the long name goes on.
+  auto honest = join(relay, honest_device);
+  CHECK(honest->push(numbered_blob(1), bytes_of(10)).has_value());
+  CHECK(at_limit->pull(0).has_value());
+  CHECK(relay.running());
 }
 
 }  // namespace

@@ -261,9 +261,9 @@ Result<Frame> ProtocolClient::await_reply(std::uint32_t request_id) {
 }
 
 Result<Welcome> ProtocolClient::handshake(const auth::SigningKey& device, const auth::SigningKey& group,
-                                          const std::string& access_token) {
+                                          const std::string& access_token, const std::string& device_name) {
   Hello hello;
-  hello.device_name = "ops-test";
+  hello.device_name = device_name;
   hello.client_nonce = auth::random_id<Nonce>();
   hello.access_token = access_token;
   auth::sign_hello(hello, challenge_.relay_id, challenge_.relay_nonce, device, group);
@@ -318,6 +318,18 @@ Result<DeleteAck> ProtocolClient::delete_blob(const BlobId& blob_id, bool force)
   }
   if (const auto* ack = std::get_if<DeleteAck>(&reply->message)) return *ack;
   return Status(Code::kInvalidMessage, "unexpected reply to DELETE");
+}
+
+Result<Devices> ProtocolClient::list_devices() {
+  const std::uint32_t rid = next_request_id_++;
+  if (Status st = send(ListDevices{}, rid); !st) return st;
+  auto reply = await_reply(rid);
+  if (!reply) return reply.error();
+  if (const auto* error = std::get_if<Error>(&reply->message)) {
+    return Status(static_cast<Code>(error->code), error->message);
+  }
+  if (const auto* devices = std::get_if<Devices>(&reply->message)) return *devices;
+  return Status(Code::kInvalidMessage, "unexpected reply to LIST_DEVICES");
 }
 
 BlobId numbered_blob(std::uint32_t n) {

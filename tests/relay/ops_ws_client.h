@@ -6,8 +6,8 @@
 // told to, so a test can play a client that stopped answering. Every read is bounded.
 //
 // ProtocolClient: wire protocol v1 on top (core codec + auth signatures): handshake as a device of
-// a group, PUSH, PULL, DELETE, and the raw frame sizes it sent and received, so tests can predict the
-// relay's byte counters exactly.
+// a group (with any device_name, however hostile), PUSH, PULL, DELETE, LIST_DEVICES, and the raw
+// frame sizes it sent and received, so tests can predict the relay's byte counters exactly.
 // Thread-safety: one test thread per object.
 #pragma once
 
@@ -70,15 +70,19 @@ class ProtocolClient {
   RawWebSocket& socket() noexcept { return *ws_; }
 
   // HELLO for this CHALLENGE as `device` of the group whose auth key is `group`; WELCOME or the
-  // ERROR's code as a Status.
+  // ERROR's code as a Status. device_name goes on the wire byte for byte (the encoder does not
+  // check it), so a test can send names the relay must truncate, clean or refuse.
   Result<Welcome> handshake(const auth::SigningKey& device, const auth::SigningKey& group,
-                            const std::string& access_token = "");
+                            const std::string& access_token = "", const std::string& device_name = "ops-test");
   Result<PushAck> push(const BlobId& blob_id, const Bytes& payload, std::uint32_t ttl_seconds = 0);
   // Sends a PUSH without waiting; returns its request id.
   std::uint32_t send_push(const BlobId& blob_id, const Bytes& payload);
   Result<PullResponse> pull(Cursor after, std::uint32_t limit = 0);
   // DELETE; its DELETE_ACK, or the ERROR's code as a Status (1004 NOT_BLOB_OWNER).
   Result<DeleteAck> delete_blob(const BlobId& blob_id, bool force = false);
+  // LIST_DEVICES; the DEVICES reply (the group's devices with the names the relay keeps), or the
+  // ERROR's code as a Status.
+  Result<Devices> list_devices();
 
   // The next decoded frame (NOTIFY, replies, BYE ...), or kTimeout / kConnectionClosed.
   Result<Frame> receive(std::chrono::milliseconds timeout = kOpsTimeout);
