@@ -62,7 +62,7 @@ class WalCheckpointer {
   // Installs the WAL hook on the writer's connection (turning its auto-checkpoint off).
   void attach(sqlite3* writer_db);
   // Writer thread, between batches: RESTART the WAL on the writer's connection if it holds
-  // restart_frames or more.
+  // restart_frames or more and no PASSIVE pass is running (past twice that, it waits for one).
   void restart_if_due();
   // Writer thread, between transactions: runs a checkpoint of `mode` (SQLITE_CHECKPOINT_*) on the
   // writer's connection, after a running PASSIVE pass finished. Returns the SQLite result code.
@@ -74,6 +74,7 @@ class WalCheckpointer {
 
  private:
   WalCheckpointer(Database db, const CheckpointOptions& options);
+  int checkpoint_locked(int mode);  // checkpoint_on_writer() with checkpoint_mutex_ held
   static int on_wal_commit(void* self, sqlite3* db, const char* schema, int wal_frames);
   void run();
 
