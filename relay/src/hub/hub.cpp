@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
-#include <deque>
 #include <map>
 #include <string>
 #include <utility>
@@ -116,7 +115,7 @@ class Hub::WelcomeGate final : public Connection {
     std::lock_guard lock(mutex_);
     inner_->send(std::move(welcome));
     for (auto& frame : held_) inner_->send(std::move(frame));
-    held_.clear();
+    held_ = {};  // release the storage: the session may now stay idle for hours
     open_ = true;
   }
 
@@ -124,7 +123,7 @@ class Hub::WelcomeGate final : public Connection {
   const std::shared_ptr<Connection> inner_;
   std::mutex mutex_;
   bool open_ = false;
-  std::deque<Bytes> held_;
+  std::vector<Bytes> held_;
 };
 
 // Protocol state of one connection. Fields after `machine` are set by a successful HELLO.

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
+#include <list>
 #include <exception>
 #include <optional>
 #include <string>
@@ -178,6 +178,9 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       }
       HttpAnswer answer = answer_request(parser, http_site());
       if (answer.upgrade) {
+        // This frame lives as long as the WebSocket session: give the header bytes back now.
+        buffer.clear();
+        buffer.shrink_to_fit();
         co_await serve_websocket(parser.release());
         co_return;
       }
@@ -257,6 +260,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       spdlog::debug("websocket handshake failed remote={} error=\"{}\"", remote_, ec.message());
       co_return;
     }
+    request = {};  // the upgrade request's headers are not needed for the session's lifetime
     phase_ = Phase::kWebSocket;
     hub_open_ = true;
     auto self = this->shared_from_this();
@@ -374,7 +378,9 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   // Strand-only state.
   Phase phase_ = Phase::kHttp;
   bool hub_open_ = false;
-  std::deque<Bytes> queue_;
+  // A list, not a deque: an empty libstdc++ deque still holds its map and a 512-byte node, and
+  // most sessions are idle with nothing queued (W4 in docs/benchmarks.md).
+  std::list<Bytes> queue_;
   // Written on the strand only; atomic so that congested() may read them from any thread.
   std::atomic<std::size_t> queued_bytes_{0};
   std::atomic<std::size_t> queued_frames_{0};
