@@ -28,6 +28,9 @@ using asio::use_awaitable;
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
+// Buffer an idle WebSocket session holds while it waits for the next message.
+constexpr std::size_t kIdleReadBytes = 64;
+
 std::string format_endpoint(const tcp::socket& socket) {
   error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
@@ -268,7 +271,13 @@ class WsSession final : public Connection, public NetConnection, public std::ena
 
     beast::flat_buffer buffer;
     for (;;) {
-      co_await ws_.async_read(buffer, asio::redirect_error(use_awaitable, ec));
+      // Wait for the next message with at most kIdleReadBytes of buffer: async_read would prepare
+      // Beast's tcp_frame_size (1.5 KiB) up front, held by every idle session. The rest of the
+      // message is read once its first bytes arrived (read_message_max still applies).
+      co_await ws_.async_read_some(buffer, kIdleReadBytes, asio::redirect_error(use_awaitable, ec));
+      while (!ec && !ws_.is_message_done()) {
+        co_await ws_.async_read_some(buffer, 0, asio::redirect_error(use_awaitable, ec));
+      }
       if (ec) break;
       if (context_.metrics != nullptr) context_.metrics->bytes_in.fetch_add(buffer.size(), std::memory_order_relaxed);
       if (!ws_.got_binary()) {
@@ -278,8 +287,8 @@ class WsSession final : public Connection, public NetConnection, public std::ena
         context_.hub.on_frame(self, ByteView(static_cast<const std::uint8_t*>(data.data()), data.size()));
       }
       buffer.consume(buffer.size());
-      // Do not keep a 1 MiB buffer per idle connection after one large frame.
-      if (buffer.capacity() > 64 * 1024) buffer.shrink_to_fit();
+      // An idle session keeps no buffer from its last message.
+      if (buffer.capacity() > kIdleReadBytes) buffer.shrink_to_fit();
     }
     if (ec == websocket::error::message_too_big) {
       spdlog::info("frame too large, connection closed remote={} limit_bytes={}", remote_,
