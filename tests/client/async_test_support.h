@@ -17,30 +17,12 @@
 #include <vector>
 
 #include "blindsync/client/async_client.h"
+#include "temp_dir.h"
 
 namespace blindsync::testing {
 
-class AsyncTempDir {
- public:
-  AsyncTempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("blindsync-async-test-" + std::to_string(rd()) + "-" + std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~AsyncTempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  AsyncTempDir(const AsyncTempDir&) = delete;
-  AsyncTempDir& operator=(const AsyncTempDir&) = delete;
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+// A fresh home directory per test, removed at the end (tests/support).
+using AsyncTempDir = blindsync::test::TempDir;
 
 inline std::string text_of(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
 

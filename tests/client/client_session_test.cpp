@@ -2,9 +2,7 @@
 // real frames and real signatures. Each test uses fresh device homes (real SQLite files).
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <filesystem>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -14,34 +12,17 @@
 #include "blindsync/crypto/group_keys.h"
 #include "blindsync/crypto/payload.h"
 #include "in_memory_transport.h"
+#include "temp_dir.h"
 
 using namespace blindsync;
 using blindsync::testing::FakeConnection;
 using blindsync::testing::FakeNetwork;
 using blindsync::testing::FakeRelay;
+using blindsync::test::TempDir;
 
 namespace {
 
 constexpr const char* kUrl = "ws://relay.test:9000/v1/sync";
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("blindsync-client-test-" + std::to_string(rd()) + "-" + std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 std::string text_of(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
 

@@ -2,81 +2,15 @@
 // commits, and the migration of a version-1 file written by an older blindsync.
 #include <sqlite3.h>
 
-#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
-#include <random>
 #include <string>
 
-#include "local_store.h"
+#include "local_store_fixture.h"
 
 using namespace blindsync;
 using namespace blindsync::client_detail;
-
-namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("blindsync-store2-test-" + std::to_string(rd()) + "-" + std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-template <typename Id>
-Id id_with(std::uint8_t first) {
-  typename Id::Array bytes{};
-  bytes[0] = first;
-  bytes[bytes.size() - 1] = 0x5a;
-  return Id(bytes);
-}
-
-Secret32 secret_with(std::uint8_t fill) {
-  Secret32 secret;
-  secret.mutable_bytes().fill(fill);
-  return secret;
-}
-
-OutboxEntry entry(const GroupId& group, std::uint8_t n) {
-  OutboxEntry e;
-  e.group_id = group;
-  e.blob_id = id_with<BlobId>(n);
-  e.payload.assign(8, n);
-  e.ttl_seconds = 60;
-  e.created_at_ms = 1000 + n;
-  return e;
-}
-
-std::unique_ptr<LocalStore> open_store(const std::string& home) {
-  auto store = LocalStore::open(home);
-  INFO((store ? std::string() : store.error().to_string()));
-  REQUIRE(store.has_value());
-  return std::move(*store);
-}
-
-constexpr const char* kR1 = "ws://r1:80/v1/sync";
-constexpr const char* kR2 = "ws://r2:80/v1/sync";
-
-void exec(sqlite3* db, const char* sql) {
-  char* message = nullptr;
-  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
-  INFO((message ? message : ""));
-  sqlite3_free(message);
-  REQUIRE(rc == SQLITE_OK);
-}
-
-}  // namespace
+using namespace blindsync::testing;
 
 TEST_CASE("a group stores its relays in order, the primary first, each URL once", "[local_store]") {
   TempDir tmp;

@@ -1,78 +1,26 @@
 // LocalStore against real SQLite files in a fresh temporary directory per test.
-#include "local_store.h"
+#include "local_store_fixture.h"
 
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 
 #include "blindsync/auth/identity.h"
 
 using namespace blindsync;
 using namespace blindsync::client_detail;
+using namespace blindsync::testing;
 
 namespace {
-
-// A directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("blindsync-store-test-" + std::to_string(rd()) + "-" + std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 unsigned mode_of(const std::string& path) {
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   return st.st_mode & 0777;
-}
-
-template <typename Id>
-Id id_with(std::uint8_t first) {
-  typename Id::Array bytes{};
-  bytes[0] = first;
-  bytes[bytes.size() - 1] = 0x5a;
-  return Id(bytes);
-}
-
-Secret32 secret_with(std::uint8_t fill) {
-  Secret32 secret;
-  secret.mutable_bytes().fill(fill);
-  return secret;
-}
-
-OutboxEntry entry(const GroupId& group, std::uint8_t n, std::size_t size = 8) {
-  OutboxEntry e;
-  e.group_id = group;
-  e.blob_id = id_with<BlobId>(n);
-  e.payload.assign(size, n);
-  e.ttl_seconds = 60u * n;
-  e.created_at_ms = 1000 + n;
-  return e;
-}
-
-std::unique_ptr<LocalStore> open_store(const std::string& home) {
-  auto store = LocalStore::open(home);
-  INFO((store ? std::string() : store.error().to_string()));
-  REQUIRE(store.has_value());
-  return std::move(*store);
 }
 
 }  // namespace
@@ -200,10 +148,11 @@ TEST_CASE("outbox lists entries per group in insertion order and deletes one by 
   const GroupId g1 = id_with<GroupId>(1);
   const GroupId g2 = id_with<GroupId>(2);
   // Blob ids deliberately not in insertion order: the outbox keeps push order, not id order.
-  REQUIRE(store->outbox_add(entry(g1, 9)));
-  REQUIRE(store->outbox_add(entry(g2, 5)));
-  REQUIRE(store->outbox_add(entry(g1, 3)));
-  REQUIRE(store->outbox_add(entry(g1, 6, 100'000)));
+  // Each entry gets its own TTL (60 s per n) so the listing shows that every entry keeps its own.
+  REQUIRE(store->outbox_add(entry(g1, 9, 8, 540)));
+  REQUIRE(store->outbox_add(entry(g2, 5, 8, 300)));
+  REQUIRE(store->outbox_add(entry(g1, 3, 8, 180)));
+  REQUIRE(store->outbox_add(entry(g1, 6, 100'000, 360)));
 
   auto listed = store->outbox_list(g1);
   REQUIRE(listed.has_value());
@@ -219,7 +168,7 @@ TEST_CASE("outbox lists entries per group in insertion order and deletes one by 
   REQUIRE(limited.has_value());
   CHECK(limited->size() == 2);
 
-  CHECK(store->outbox_add(entry(g1, 9)).code() == Code::kAlreadyExists);
+  CHECK(store->outbox_add(entry(g1, 9, 8, 540)).code() == Code::kAlreadyExists);
 
   REQUIRE(store->outbox_remove(g1, id_with<BlobId>(3)));
   auto after = store->outbox_list(g1);

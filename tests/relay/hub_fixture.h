@@ -1,7 +1,7 @@
 // Shared helpers for tests that drive the Hub directly: a fake in-memory Connection, a device of
 // a group with real Ed25519 keys (the group key is a plain auth::SigningKey: its public key is the
 // group_id, all the relay ever sees), and a fixture owning a Hub over a real SQLite store in a
-// fresh temporary directory.
+// fresh temporary directory (store_fixture.h: TempDir, ids, open_test_store).
 // Thread-safety: FakeConnection is thread-safe (store completions send from the writer thread);
 // the rest is used by one test thread.
 #pragma once
@@ -30,32 +30,13 @@
 #include "hub/connection.h"
 #include "hub/hub.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 namespace blindsync::relay::test {
 
 namespace fs = std::filesystem;
 
 inline constexpr auto kHangGuard = std::chrono::seconds(30);  // never a timing assertion
-
-class TempDir {
- public:
-  explicit TempDir(const char* prefix = "blindsync-limits") {
-    std::string pattern = (fs::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
-    if (::mkdtemp(pattern.data()) == nullptr) FAIL("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 class FakeConnection final : public Connection {
  public:
@@ -94,6 +75,12 @@ class FakeConnection final : public Connection {
     REQUIRE(decoded.has_value());
     return std::move(decoded).value();
   }
+  // Frame i exactly as sent (to check encoded sizes).
+  Bytes raw(std::size_t i) {
+    REQUIRE(wait_for_frames(i + 1));
+    std::lock_guard lock(mutex_);
+    return frames_[i];
+  }
   Frame last_frame() {
     const std::size_t n = frame_count();
     REQUIRE(n > 0);
@@ -124,15 +111,6 @@ inline Bytes encode(std::uint32_t request_id, Message message) {
   return encode_frame(Frame{request_id, std::move(message)});
 }
 
-inline BlobId blob_n(std::uint32_t n) {
-  BlobId::Array a{};
-  a[12] = static_cast<std::uint8_t>(n >> 24);
-  a[13] = static_cast<std::uint8_t>(n >> 16);
-  a[14] = static_cast<std::uint8_t>(n >> 8);
-  a[15] = static_cast<std::uint8_t>(n);
-  return BlobId(a);
-}
-
 inline std::shared_ptr<auth::SigningKey> new_group() {
   return std::make_shared<auth::SigningKey>(auth::SigningKey::generate());
 }
@@ -151,14 +129,6 @@ struct Device {
   // A fresh connection for the same device (a reconnect).
   void reconnect() { conn = std::make_shared<FakeConnection>(conn->remote_address()); }
 };
-
-inline std::unique_ptr<Store> open_test_store(const TempDir& dir, StoreOptions options = {}) {
-  options.path = dir.file("relay.db");
-  options.durability = Durability::kNormal;  // tests need no power-loss durability
-  auto store = open_sqlite_store(options);
-  REQUIRE(store.has_value());
-  return std::move(store).value();
-}
 
 struct HubFixture {
   TempDir dir;

@@ -33,147 +33,30 @@
 #include "relay_keys.h"
 #include "store/store.h"
 
+#include "hub_fixture.h"
+
 namespace {
 
 using namespace blindsync;
 using namespace blindsync::relay;
 namespace fs = std::filesystem;
+namespace test = blindsync::relay::test;
 
-constexpr auto kWaitLimit = std::chrono::seconds(30);  // hang guard, not a timing assertion
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "blindsync-hub-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) FAIL("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-// Records what the hub sends; frames are decoded on demand. Thread-safe (store completions send
-// from the writer thread).
-class FakeConnection final : public Connection {
- public:
-  void send(Bytes frame) override {
-    std::lock_guard lock(mutex_);
-    frames_.push_back(std::move(frame));
-    changed_.notify_all();
-  }
-  void close(std::uint16_t code, std::string_view reason) override {
-    std::lock_guard lock(mutex_);
-    ++close_calls_;
-    if (!close_code_) {
-      close_code_ = code;
-      close_reason_ = std::string(reason);
-    }
-    changed_.notify_all();
-  }
-  std::string remote_address() const override { return "198.51.100.7:5555"; }
-
-  // Waits (bounded) until at least n frames arrived; false if they did not.
-  bool wait_for_frames(std::size_t n) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, kWaitLimit, [&] { return frames_.size() >= n; });
-  }
-  std::size_t frame_count() {
-    std::lock_guard lock(mutex_);
-    return frames_.size();
-  }
-  Frame frame(std::size_t i) {
-    REQUIRE(wait_for_frames(i + 1));
-    Bytes bytes;
-    {
-      std::lock_guard lock(mutex_);
-      bytes = frames_[i];
-    }
-    auto decoded = decode_frame(bytes);
-    REQUIRE(decoded.has_value());
-    return std::move(decoded).value();
-  }
-  Bytes raw(std::size_t i) {
-    REQUIRE(wait_for_frames(i + 1));
-    std::lock_guard lock(mutex_);
-    return frames_[i];
-  }
-  Frame last_frame() {
-    const std::size_t n = frame_count();
-    REQUIRE(n > 0);
-    return frame(n - 1);
-  }
-  std::optional<std::uint16_t> close_code() {
-    std::lock_guard lock(mutex_);
-    return close_code_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<Bytes> frames_;
-  std::optional<std::uint16_t> close_code_;
-  std::string close_reason_;
-  int close_calls_ = 0;
-};
-
-template <typename T>
-const T& as(const Frame& frame) {
-  INFO("frame type " << message_type_name(frame.type()));
-  REQUIRE(std::holds_alternative<T>(frame.message));
-  return std::get<T>(frame.message);
-}
-
-Bytes encode(std::uint32_t request_id, Message message) { return encode_frame(Frame{request_id, std::move(message)}); }
-
-BlobId blob_n(std::uint32_t n) {
-  BlobId::Array a{};
-  a[12] = static_cast<std::uint8_t>(n >> 24);
-  a[13] = static_cast<std::uint8_t>(n >> 16);
-  a[14] = static_cast<std::uint8_t>(n >> 8);
-  a[15] = static_cast<std::uint8_t>(n);
-  return BlobId(a);
-}
+// The connection, temporary directory, frame helpers and devices come from hub_fixture.h. The
+// fixture below is stricter than the shared one: it checks each handshake step (the CHALLENGE's
+// request id, the WELCOME's relay signature) and that a reply is the very next frame.
+using test::as;
+using test::blob_n;
+using test::encode;
+using test::FakeConnection;
+using test::new_group;
+using test::TempDir;
+using Client = test::Device;
 
 Bytes payload_of(std::size_t size, std::uint8_t fill) { return Bytes(size, fill); }
 
-std::unique_ptr<Store> open_store(const TempDir& dir) {
-  StoreOptions options;
-  options.path = (dir.path() / "relay.db").string();
-  options.durability = Durability::kNormal;  // tests need no power-loss durability
-  auto store = open_sqlite_store(options);
-  REQUIRE(store.has_value());
-  return std::move(store).value();
-}
-
-// A device of a group, with its connection to the hub.
-struct Client {
-  auth::SigningKey device = auth::SigningKey::generate();
-  std::shared_ptr<auth::SigningKey> group;
-  std::shared_ptr<FakeConnection> conn = std::make_shared<FakeConnection>();
-  std::uint32_t next_request_id = 100;
-
-  explicit Client(std::shared_ptr<auth::SigningKey> g) : group(std::move(g)) {}
-  DeviceId device_id() const { return DeviceId(device.public_key()); }
-  GroupId group_id() const { return GroupId(group->public_key()); }
-};
-
-std::shared_ptr<auth::SigningKey> new_group() { return std::make_shared<auth::SigningKey>(auth::SigningKey::generate()); }
-
-struct HubFixture {
-  TempDir dir;
-  std::unique_ptr<Hub> hub;
-
-  explicit HubFixture(HubOptions options = {}) {
-    hub = std::make_unique<Hub>(options, open_store(dir), auth::SigningKey::generate());
-  }
+struct HubFixture : test::HubFixture {
+  explicit HubFixture(HubOptions options = {}) : test::HubFixture(std::move(options)) {}
 
   // on_open + the CHALLENGE it must send.
   Challenge open(Client& c) {
@@ -188,7 +71,7 @@ struct HubFixture {
     hello.device_name = std::move(name);
     hello.last_cursor = last_cursor;
     hello.client_nonce = auth::random_id<Nonce>();
-    auth::sign_hello(hello, challenge.relay_id, challenge.relay_nonce, c.device, *c.group);
+    auth::sign_hello(hello, challenge.relay_id, challenge.relay_nonce, c.key, *c.group);
     return hello;
   }
 
@@ -302,7 +185,7 @@ TEST_CASE("hub refuses a HELLO whose group signature is wrong", "[hub][auth]") {
   // Signed by a key that is not the group's: a device that only knows the group_id.
   const auth::SigningKey impostor = auth::SigningKey::generate();
   Hello forged = hello;
-  auth::sign_hello(forged, challenge.relay_id, challenge.relay_nonce, a.device, impostor);
+  auth::sign_hello(forged, challenge.relay_id, challenge.relay_nonce, a.key, impostor);
   hello.group_sig = forged.group_sig;
   fx.hub->on_frame(a.conn, encode(3, hello));
   require_error_and_close(*a.conn, Code::kUnauthorized, 4002);
@@ -315,7 +198,7 @@ TEST_CASE("hub refuses a HELLO signed for another relay nonce (replay)", "[hub][
   const Challenge challenge = fx.open(a);
   Hello hello;
   hello.client_nonce = auth::random_id<Nonce>();
-  auth::sign_hello(hello, challenge.relay_id, auth::random_id<Nonce>(), a.device, *a.group);
+  auth::sign_hello(hello, challenge.relay_id, auth::random_id<Nonce>(), a.key, *a.group);
   fx.hub->on_frame(a.conn, encode(1, hello));
   require_error_and_close(*a.conn, Code::kUnauthorized, 4002);
   CHECK(fx.hub->counts().sessions == 0);
@@ -327,7 +210,7 @@ TEST_CASE("hub refuses a HELLO signed for another relay id", "[hub][auth]") {
   const Challenge challenge = fx.open(a);
   Hello hello;
   hello.client_nonce = auth::random_id<Nonce>();
-  auth::sign_hello(hello, auth::random_id<RelayId>(), challenge.relay_nonce, a.device, *a.group);
+  auth::sign_hello(hello, auth::random_id<RelayId>(), challenge.relay_nonce, a.key, *a.group);
   fx.hub->on_frame(a.conn, encode(1, hello));
   require_error_and_close(*a.conn, Code::kUnauthorized, 4002);
 }
@@ -776,7 +659,7 @@ TEST_CASE("storage faults answer INTERNAL (or STORAGE_FULL) and keep the session
     const Challenge challenge = as<Challenge>(a.conn->frame(0));
     Hello hello;
     hello.client_nonce = auth::random_id<Nonce>();
-    auth::sign_hello(hello, challenge.relay_id, challenge.relay_nonce, a.device, *a.group);
+    auth::sign_hello(hello, challenge.relay_id, challenge.relay_nonce, a.key, *a.group);
     hub.on_frame(a.conn, encode(1, hello));
     CHECK(as<Welcome>(a.conn->frame(1)).epoch == 42);
 

@@ -1,7 +1,7 @@
 // OpsRelay: a real blindsync-relay process for the operations tests, started with any flags and
 // environment, and the ports it reports on its one stdout line
 //   listening on ws[s]://HOST:PORT/v1/sync relay_id=<hex>[ metrics=http://HOST:PORT/metrics]
-// Uses tests/integration/process.h (fork/exec with pipes, bounded waits, killed on destruction).
+// Uses tests/support/process.h (fork/exec with pipes, bounded waits, killed on destruction).
 // Thread-safety: one test thread.
 #pragma once
 

@@ -14,31 +14,15 @@
 
 #include <catch2/catch.hpp>
 
-#include "hub_fixture.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 namespace {
 
 using namespace blindsync;
 using namespace blindsync::relay;
 using namespace blindsync::relay::test;
-
-constexpr std::uint64_t kNow = 1'700'000'000'000;
-constexpr std::uint64_t kNever = ~std::uint64_t{0};
-
-GroupId group_n(std::uint8_t n) {
-  GroupId::Array a{};
-  a[0] = n;
-  a[31] = 0x33;
-  return GroupId(a);
-}
-
-DeviceId device_n(std::uint8_t n) {
-  DeviceId::Array a{};
-  a[0] = 0xDE;
-  a[1] = n;
-  return DeviceId(a);
-}
+namespace fs = std::filesystem;
 
 PushRequest make_push(const GroupId& group, std::uint32_t n, std::size_t size = 100, std::uint64_t expires = kNever,
                       const DeviceId& sender = device_n(1)) {
@@ -58,15 +42,8 @@ T wait_for(std::future<T>& future) {
   return future.get();
 }
 
-Result<PushResult> push(Store& store, PushRequest request) {
-  auto promise = std::make_shared<std::promise<Result<PushResult>>>();
-  auto future = promise->get_future();
-  store.submit_push(std::move(request), [promise](Result<PushResult> r) { promise->set_value(std::move(r)); });
-  return wait_for(future);
-}
-
 Cursor push_ok(Store& store, PushRequest request) {
-  auto r = push(store, std::move(request));
+  auto r = push_sync(store, std::move(request));
   if (!r) FAIL("push failed: " << r.error().to_string());
   return r->cursor;
 }
@@ -118,37 +95,6 @@ std::unique_ptr<Store> open_store(const TempDir& dir, StoreOptions options = {},
   store->set_limits(limits);
   return store;
 }
-
-// Direct access to the database file, beside the store (WAL lets both work at once).
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) {
-    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) FAIL("sqlite3_open failed");
-    sqlite3_busy_timeout(db_, 10000);
-  }
-  ~RawDb() { sqlite3_close(db_); }
-  RawDb(const RawDb&) = delete;
-  RawDb& operator=(const RawDb&) = delete;
-  void exec(const std::string& sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string message = err != nullptr ? err : "?";
-      sqlite3_free(err);
-      FAIL("exec '" << sql << "': " << message);
-    }
-  }
-  std::int64_t integer(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) FAIL("prepare: " << sqlite3_errmsg(db_));
-    std::int64_t out = -1;
-    if (sqlite3_step(stmt) == SQLITE_ROW) out = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    return out;
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Migration 2
@@ -285,11 +231,11 @@ TEST_CASE("a group over its quota gets GROUP_QUOTA_EXCEEDED before the write; re
   auto store = open_store(dir, {}, limits);
   const GroupId g = group_n(1);
   for (std::uint32_t i = 1; i <= 3; ++i) push_ok(*store, make_push(g, i, 300));
-  auto over = push(*store, make_push(g, 4, 101));  // 900 + 101 > 1000
+  auto over = push_sync(*store, make_push(g, 4, 101));  // 900 + 101 > 1000
   REQUIRE_FALSE(over.has_value());
   CHECK(over.error().code() == Code::kGroupQuotaExceeded);
   CHECK(push_ok(*store, make_push(g, 5, 100)) == 4);  // exactly at the quota: fits, no cursor consumed by #4
-  auto dup = push(*store, make_push(g, 2, 300));       // a retried push of a stored blob
+  auto dup = push_sync(*store, make_push(g, 2, 300));       // a retried push of a stored blob
   REQUIRE(dup.has_value());
   CHECK(dup->duplicate);
   CHECK(dup->cursor == 2);
@@ -336,7 +282,7 @@ TEST_CASE("the relay storage cap refuses with STORAGE_FULL across groups", "[sto
   limits.storage_cap_bytes = 1000;
   auto store = open_store(dir, {}, limits);
   push_ok(*store, make_push(group_n(1), 1, 600));
-  auto full = push(*store, make_push(group_n(2), 1, 600));
+  auto full = push_sync(*store, make_push(group_n(2), 1, 600));
   REQUIRE_FALSE(full.has_value());
   CHECK(full.error().code() == Code::kStorageFull);
   push_ok(*store, make_push(group_n(2), 2, 400));  // exactly at the cap
@@ -353,7 +299,7 @@ TEST_CASE("max_groups refuses new groups with STORAGE_FULL and keeps serving exi
   auto store = open_store(dir, {}, limits);
   push_ok(*store, make_push(group_n(1), 1));
   CHECK(seen(*store, group_n(2), device_n(1)).is_ok());  // a HELLO also makes a group
-  auto third = push(*store, make_push(group_n(3), 1));
+  auto third = push_sync(*store, make_push(group_n(3), 1));
   REQUIRE_FALSE(third.has_value());
   CHECK(third.error().code() == Code::kStorageFull);
   CHECK(seen(*store, group_n(3), device_n(1)).code() == Code::kStorageFull);
@@ -574,7 +520,7 @@ TEST_CASE("a full database answers STORAGE_FULL, keeps serving pulls, and recove
   std::uint32_t n = 0;
   std::optional<Status> full;
   while (n < 1000 && !full) {
-    auto r = push(*store, make_push(g, ++n, 16 * 1024, kNow + 1000));
+    auto r = push_sync(*store, make_push(g, ++n, 16 * 1024, kNow + 1000));
     if (!r) full = r.error();
   }
   REQUIRE(full.has_value());

@@ -25,66 +25,14 @@
 
 #include "store/sqlite_db.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 namespace {
 
 using namespace blindsync;
 using namespace blindsync::relay;
+using namespace blindsync::relay::test;
 namespace fs = std::filesystem;
-
-constexpr auto kWaitLimit = std::chrono::seconds(120);  // hang guard, not a timing assertion
-constexpr std::uint64_t kNever = ~std::uint64_t{0};     // expires_at_ms that never expires
-constexpr std::uint64_t kNow = 1'700'000'000'000;
-
-// A fresh directory under /tmp, removed with its files at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "blindsync-store-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) FAIL("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-GroupId group_n(std::uint8_t n) {
-  GroupId::Array a{};
-  a[0] = n;
-  a[31] = 0xA5;
-  return GroupId(a);
-}
-
-DeviceId device_n(std::uint8_t n) {
-  DeviceId::Array a{};
-  a[0] = 0xD0;
-  a[1] = n;
-  return DeviceId(a);
-}
-
-BlobId blob_n(std::uint32_t n) {
-  BlobId::Array a{};
-  a[0] = static_cast<std::uint8_t>(n >> 24);
-  a[1] = static_cast<std::uint8_t>(n >> 16);
-  a[2] = static_cast<std::uint8_t>(n >> 8);
-  a[3] = static_cast<std::uint8_t>(n);
-  a[15] = 0x7B;
-  return BlobId(a);
-}
-
-Bytes payload_n(std::uint32_t n, std::size_t size = 24) {
-  Bytes p(size);
-  for (std::size_t i = 0; i < size; ++i) p[i] = static_cast<std::uint8_t>((n * 131 + i * 7) & 0xff);
-  return p;
-}
 
 PushRequest make_push(const GroupId& group, std::uint32_t n, std::uint64_t timestamp_ms = kNow,
                       std::uint64_t expires_at_ms = kNever) {
@@ -109,15 +57,6 @@ std::unique_ptr<Store> open_store(const std::string& path, Durability durability
   return std::move(*store);
 }
 
-// Submits one push and waits for its completion.
-Result<PushResult> push_sync(Store& store, PushRequest request) {
-  auto promise = std::make_shared<std::promise<Result<PushResult>>>();
-  auto future = promise->get_future();
-  store.submit_push(std::move(request), [promise](Result<PushResult> r) { promise->set_value(std::move(r)); });
-  if (future.wait_for(kWaitLimit) != std::future_status::ready) FAIL("push completion never ran");
-  return future.get();
-}
-
 PushResult push_ok(Store& store, PushRequest request) {
   auto r = push_sync(store, std::move(request));
   if (!r) FAIL("push failed: " << r.error().message());
@@ -138,7 +77,7 @@ class Collector {
   }
   void wait_all() {
     std::unique_lock lock(mutex_);
-    if (!cv_.wait_for(lock, kWaitLimit, [this] { return done_ == results_.size(); })) {
+    if (!cv_.wait_for(lock, kStoreHangGuard, [this] { return done_ == results_.size(); })) {
       FAIL("only " << done_ << " of " << results_.size() << " completions ran");
     }
   }
@@ -174,9 +113,9 @@ class WriterGate {
     store.submit_push(std::move(request), [entered, release](Result<PushResult> r) {
       (void)r;
       entered->set_value();
-      release.wait_for(kWaitLimit);
+      release.wait_for(kStoreHangGuard);
     });
-    if (entered_future.wait_for(kWaitLimit) != std::future_status::ready) FAIL("writer never ran the gate push");
+    if (entered_future.wait_for(kStoreHangGuard) != std::future_status::ready) FAIL("writer never ran the gate push");
   }
   void open() {
     if (!opened_) {
@@ -189,41 +128,6 @@ class WriterGate {
   std::promise<void> release_promise_;
   std::shared_future<void> release_;
   bool opened_ = false;
-};
-
-// Direct access to the database file, to inspect or tamper with it.
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) {
-    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) FAIL("sqlite3_open: " << sqlite3_errmsg(db_));
-    sqlite3_busy_timeout(db_, 10000);
-  }
-  ~RawDb() { sqlite3_close(db_); }
-  RawDb(const RawDb&) = delete;
-  RawDb& operator=(const RawDb&) = delete;
-
-  void exec(const std::string& sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string message = err != nullptr ? err : "?";
-      sqlite3_free(err);
-      FAIL("exec '" << sql << "': " << message);
-    }
-  }
-  std::string text(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) FAIL("prepare: " << sqlite3_errmsg(db_));
-    std::string out;
-    if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
-      out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    }
-    sqlite3_finalize(stmt);
-    return out;
-  }
-  std::int64_t integer(const std::string& sql) { return std::stoll(text(sql)); }
-
- private:
-  sqlite3* db_ = nullptr;
 };
 
 // Every non-expired blob of a group, paging through pull().
@@ -796,7 +700,7 @@ TEST_CASE("push throughput with 64 pushing threads", "[.bench][store]") {
           auto promise = std::make_shared<std::promise<bool>>();
           auto future = promise->get_future();
           store->submit_push(std::move(r), [promise](Result<PushResult> res) { promise->set_value(res.has_value()); });
-          if (future.wait_for(kWaitLimit) != std::future_status::ready || !future.get()) ++failures;
+          if (future.wait_for(kStoreHangGuard) != std::future_status::ready || !future.get()) ++failures;
         }
       });
     }
