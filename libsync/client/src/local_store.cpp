@@ -666,14 +666,7 @@ Result<OutboxAckResult> LocalStore::outbox_ack(const GroupId& group, const BlobI
     result.removed = stmt.column_int(0) == 0;
   }
   if (result.removed) {
-    for (const char* sql : {"DELETE FROM outbox WHERE group_id = ? AND blob_id = ?",
-                            "DELETE FROM outbox_acks WHERE group_id = ? AND blob_id = ?"}) {
-      Statement stmt(db_, sql);
-      if (!stmt.ok()) return stmt.prepare_status("outbox delete");
-      stmt.bind(1, group.view());
-      stmt.bind(2, blob.view());
-      if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "deleting outbox entry");
-    }
+    if (Status deleted = delete_outbox_entry(group, blob); !deleted) return deleted;
   }
   if (Status committed = tx.commit(); !committed) return committed;
   return result;
@@ -682,6 +675,11 @@ Result<OutboxAckResult> LocalStore::outbox_ack(const GroupId& group, const BlobI
 Status LocalStore::outbox_remove(const GroupId& group, const BlobId& blob) {
   Transaction tx(db_);
   if (!tx.active()) return sqlite_error(db_, "starting outbox delete");
+  if (Status deleted = delete_outbox_entry(group, blob); !deleted) return deleted;
+  return tx.commit();
+}
+
+Status LocalStore::delete_outbox_entry(const GroupId& group, const BlobId& blob) {
   for (const char* sql : {"DELETE FROM outbox WHERE group_id = ? AND blob_id = ?",
                           "DELETE FROM outbox_acks WHERE group_id = ? AND blob_id = ?"}) {
     Statement stmt(db_, sql);
@@ -690,7 +688,7 @@ Status LocalStore::outbox_remove(const GroupId& group, const BlobId& blob) {
     stmt.bind(2, blob.view());
     if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "deleting outbox entry");
   }
-  return tx.commit();
+  return Status::ok();
 }
 
 namespace {
@@ -750,14 +748,7 @@ Result<std::vector<BlobId>> LocalStore::outbox_give_up(const GroupId& group, con
     pending.bind(2, blob.view());
     if (pending.step() != SQLITE_ROW) return sqlite_error(db_, "counting pending relays");
     if (pending.column_int(0) != 0) continue;
-    for (const char* sql : {"DELETE FROM outbox WHERE group_id = ? AND blob_id = ?",
-                            "DELETE FROM outbox_acks WHERE group_id = ? AND blob_id = ?"}) {
-      Statement stmt(db_, sql);
-      if (!stmt.ok()) return stmt.prepare_status("outbox delete");
-      stmt.bind(1, group.view());
-      stmt.bind(2, blob.view());
-      if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "deleting outbox entry");
-    }
+    if (Status deleted = delete_outbox_entry(group, blob); !deleted) return deleted;
   }
   if (Status committed = tx.commit(); !committed) return committed;
   return blobs;

@@ -182,6 +182,8 @@ class LocalStore {
   LocalStore(sqlite3* db, std::string path);
   Status exec(const char* sql);
   Status migrate();
+  // Deletes an outbox entry and its per-relay acks; the caller holds the transaction.
+  Status delete_outbox_entry(const GroupId& group, const BlobId& blob);
 
   sqlite3* db_;
   std::string path_;
