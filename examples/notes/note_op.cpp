@@ -4,6 +4,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "blindsync/core/utf8.h"
+
 namespace notes {
 
 using blindsync::Code;
@@ -14,42 +16,6 @@ using json = nlohmann::json;
 namespace {
 
 Status invalid(const std::string& message) { return Status(Code::kInvalidArgument, "note op: " + message); }
-
-// Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
-bool is_utf8(const std::string& text) {
-  std::size_t i = 0;
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const std::size_t n = text.size();
-  while (i < n) {
-    const unsigned char c = s[i];
-    std::size_t extra = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= n) return false;  // truncated sequence
-    for (std::size_t k = 1; k <= extra; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += extra + 1;
-  }
-  return true;
-}
 
 // The string member `key`, or an error naming it.
 Result<std::string> string_field(const json& object, const char* key, std::size_t max_bytes) {
@@ -144,7 +110,7 @@ Status check_note_id(const std::string& note_id) {
   for (unsigned char c : note_id) {
     if (c < 0x20 || c == 0x7F) return invalid("the note id contains a control character");
   }
-  if (!is_utf8(note_id)) return invalid("the note id is not valid UTF-8");
+  if (!blindsync::is_valid_utf8(note_id)) return invalid("the note id is not valid UTF-8");
   return Status::ok();
 }
 
@@ -157,8 +123,8 @@ Status check_note_text(const std::string& title, const std::string& body) {
     return invalid("the body is " + std::to_string(body.size()) + " bytes (at most " +
                    std::to_string(kMaxBodyBytes) + ")");
   }
-  if (!is_utf8(title)) return invalid("the title is not valid UTF-8");
-  if (!is_utf8(body)) return invalid("the body is not valid UTF-8");
+  if (!blindsync::is_valid_utf8(title)) return invalid("the title is not valid UTF-8");
+  if (!blindsync::is_valid_utf8(body)) return invalid("the body is not valid UTF-8");
   return Status::ok();
 }
 

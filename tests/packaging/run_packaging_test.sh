@@ -58,7 +58,7 @@ for f in libblindsync_core.a libblindsync_auth.a libblindsync_crypto.a libblinds
   [[ -e $libdir/$f ]] || fail "missing ${libdir#$prefix/}/$f"
 done
 # Only public headers, and none of them pulls in a third-party header.
-stray=$(cd "$prefix/include" && find . -type f | grep -v -E '^\./blindsync/(core|auth|crypto|client|transport_ws|c)/[a-z_]+\.h$' || true)
+stray=$(cd "$prefix/include" && find . -type f | grep -v -E '^\./blindsync/(core|auth|crypto|client|transport_ws|c)/[a-z0-9_]+\.h$' || true)
 [[ -z $stray ]] || fail "unexpected files installed under include/: $stray"
 if grep -rn -E '#include *[<"](boost|msgpack|sodium|sqlite3|nlohmann|spdlog)' "$prefix/include"; then
   fail "an installed header includes a third-party header"

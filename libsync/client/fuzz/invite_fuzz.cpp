@@ -20,7 +20,7 @@
 
 #include "blindsync/client/invite.h"
 #include "blindsync/core/bytes.h"
-#include "utf8.h"  // core's private validator: a second opinion on group names
+#include "blindsync/core/utf8.h"
 
 namespace {
 
@@ -50,7 +50,7 @@ void check_bounds(const Invite& invite) {
   FUZZ_CHECK(!invite.relays.empty() && invite.relays.size() <= kMaxInviteRelays);
   for (const auto& relay : invite.relays) FUZZ_CHECK(valid_url(relay.url));
   FUZZ_CHECK(invite.group_name.size() <= kMaxInviteNameBytes);
-  FUZZ_CHECK(detail::is_valid_utf8(invite.group_name));
+  FUZZ_CHECK(is_valid_utf8(invite.group_name));
 }
 
 void check_invite(std::string_view link) {

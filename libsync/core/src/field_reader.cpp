@@ -5,7 +5,7 @@
 #include <cstring>
 #include <msgpack/object.hpp>
 
-#include "utf8.h"
+#include "blindsync/core/utf8.h"
 
 namespace blindsync::detail {
 namespace {

@@ -1,9 +1,9 @@
 // Strict UTF-8 validation (Unicode 15, table 3-7 "well-formed byte sequences").
-#include "utf8.h"
+#include "blindsync/core/utf8.h"
 
 #include <cstdint>
 
-namespace blindsync::detail {
+namespace blindsync {
 
 bool is_valid_utf8(std::string_view text) noexcept {
   const auto* p = reinterpret_cast<const std::uint8_t*>(text.data());
@@ -40,4 +40,4 @@ bool is_valid_utf8(std::string_view text) noexcept {
   return true;
 }
 
-}  // namespace blindsync::detail
+}  // namespace blindsync
