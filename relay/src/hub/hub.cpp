@@ -32,14 +32,13 @@ Bytes encode(std::uint32_t request_id, Message message) {
 // Bound on what a PULL_RESPONSE may hold besides payloads: the frame header, the response's own
 // keys, and per blob its ids, cursor, timestamp and msgpack keys (well under this estimate).
 constexpr std::size_t kPullResponseOverhead = 256;
-constexpr std::size_t kPulledBlobOverhead = kPulledBlobOverheadBytes;
 
 // Keeps the first blobs whose encoded frame fits max_frame_bytes (at least one: a blob within the
 // blob limit always fits, the frame limit has room for its overhead). Returns true if any was cut.
 bool trim_to_frame(std::vector<PulledBlob>& blobs, std::size_t max_frame_bytes) {
   std::size_t total = kPullResponseOverhead;
   for (std::size_t i = 0; i < blobs.size(); ++i) {
-    total += blobs[i].payload.size() + kPulledBlobOverhead;
+    total += blobs[i].payload.size() + kPulledBlobOverheadBytes;
     if (total > max_frame_bytes && i > 0) {
       blobs.resize(i);
       return true;

@@ -87,9 +87,7 @@ class Hub {
 
   const RelayId& relay_id() const noexcept { return relay_id_; }
   const Limits& limits() const noexcept { return options_.limits; }
-  const RelayLimits& relay_limits() const noexcept { return options_.relay; }
   Metrics& metrics() noexcept { return *metrics_; }
-  const std::shared_ptr<Metrics>& metrics_ptr() const noexcept { return metrics_; }
 
   // Called by the net layer right after accept(), with the peer's IP literal: a slot to keep for
   // the connection's lifetime, or nullopt when the address already has max_connections_per_ip

@@ -55,11 +55,6 @@ void WalCheckpointer::stop() {
   db_.close();
 }
 
-CheckpointCounters WalCheckpointer::counters() const {
-  std::lock_guard lock(mutex_);
-  return counters_;
-}
-
 // Runs on the writer thread after each commit: a few atomics, and a wake-up only when the WAL
 // crossed a threshold and no checkpoint is already pending.
 int WalCheckpointer::on_wal_commit(void* self_ptr, sqlite3* /*db*/, const char* /*schema*/, int wal_frames) {
@@ -100,19 +95,8 @@ int WalCheckpointer::checkpoint_on_writer(int mode) {
 
 int WalCheckpointer::checkpoint_locked(int mode) {
   if (writer_db_ == nullptr) return SQLITE_MISUSE;
-  int log_frames = 0;
-  int copied_frames = 0;
-  const int rc = sqlite3_wal_checkpoint_v2(writer_db_, "main", mode, &log_frames, &copied_frames);
-  const bool restart = mode != SQLITE_CHECKPOINT_PASSIVE;
-  {
-    std::lock_guard lock(mutex_);
-    if (rc != SQLITE_OK) {
-      ++counters_.failed;
-    } else {
-      ++(restart ? counters_.restart : counters_.passive);
-    }
-  }
-  if (rc == SQLITE_OK && restart) {
+  const int rc = sqlite3_wal_checkpoint_v2(writer_db_, "main", mode, nullptr, nullptr);
+  if (rc == SQLITE_OK && mode != SQLITE_CHECKPOINT_PASSIVE) {
     // The writer's next transaction starts the WAL over; until then it counts as empty.
     wal_frames_.store(0, std::memory_order_relaxed);
     frames_at_wake_.store(0, std::memory_order_relaxed);
@@ -132,16 +116,10 @@ void WalCheckpointer::run() {
     const std::uint64_t commits = commits_.load(std::memory_order_relaxed);
     const int frames = wal_frames_.load(std::memory_order_relaxed);
     frames_at_wake_.store(frames, std::memory_order_relaxed);
-    int log_frames = 0;
-    int copied_frames = 0;
     int rc = SQLITE_OK;
     {
       std::lock_guard running(checkpoint_mutex_);
-      rc = sqlite3_wal_checkpoint_v2(db_.get(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied_frames);
-    }
-    {
-      std::lock_guard lock(mutex_);
-      ++(rc == SQLITE_OK ? counters_.passive : counters_.failed);
+      rc = sqlite3_wal_checkpoint_v2(db_.get(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     }
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
       spdlog::warn("store: WAL checkpoint failed: {} (rc {})", sqlite3_errmsg(db_.get()), rc);

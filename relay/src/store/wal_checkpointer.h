@@ -45,12 +45,6 @@ struct CheckpointOptions {
   int restart_frames = 65536;  // WAL size at which the writer restarts the WAL itself
 };
 
-struct CheckpointCounters {
-  std::uint64_t passive = 0;   // PASSIVE checkpoints run
-  std::uint64_t restart = 0;   // RESTART checkpoints run
-  std::uint64_t failed = 0;    // checkpoints that returned an error (logged)
-};
-
 class WalCheckpointer {
  public:
   static Result<std::unique_ptr<WalCheckpointer>> open(const std::string& path, bool full_sync,
@@ -70,7 +64,6 @@ class WalCheckpointer {
   // Removes the hook from the writer connection, finishes a running checkpoint, joins the thread.
   void stop();
 
-  CheckpointCounters counters() const;
 
  private:
   WalCheckpointer(Database db, const CheckpointOptions& options);
@@ -88,10 +81,9 @@ class WalCheckpointer {
   std::atomic<bool> wake_pending_{false};
 
   std::mutex checkpoint_mutex_;  // held while a checkpoint runs (one at a time, see restart_if_due)
-  mutable std::mutex mutex_;
+  std::mutex mutex_;  // guards stopping_ and the wake-up
   std::condition_variable cv_;
   bool stopping_ = false;
-  CheckpointCounters counters_;
   std::thread thread_;
 };
 
