@@ -153,7 +153,7 @@ std::uint64_t outbox_of(AsyncClient& client, const GroupId& group) {
   for (const auto& g : client.status()) {
     if (g.group.group_id == group) return g.outbox;
   }
-  return 0;
+  return ~std::uint64_t{0};  // no such group: never a real outbox length, so `== 0` cannot pass
 }
 
 // Position of the first event of type T at or after `from` in the log, or events.size().

@@ -204,7 +204,7 @@ TEST_CASE("a version-2 store is migrated: entries acked before count from the mi
   sqlite3_stmt* stmt = nullptr;
   REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(stmt, 0) == 3);
+  CHECK(sqlite3_column_int(stmt, 0) == kStoreSchemaVersion);
   sqlite3_finalize(stmt);
   // The retry check (kStaleDeliveriesSql in local_store.cpp, repeated here) is an index range scan
   // of one group's first-ack times, not a table scan.

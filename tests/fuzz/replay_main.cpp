@@ -98,7 +98,9 @@ std::vector<Input> read_corpus(const fs::path& dir) {
 // Keeps the input that is about to run, so a crash leaves it on disk.
 class CrashKeeper {
  public:
-  explicit CrashKeeper(fs::path dir) : path_(std::move(dir) / "fuzz-replay-last-input") {}
+  // One file per target: the targets run in parallel under ctest -j and share the crash dir.
+  CrashKeeper(fs::path dir, const std::string& target)
+      : path_(std::move(dir) / ("fuzz-replay-last-input-" + target)) {}
   void keep(const Input& input) {
     std::ofstream out(path_, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(input.data()), static_cast<std::streamsize>(input.size()));
@@ -194,7 +196,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fuzz_replay: corpus %s has no seeds\n", options.corpus.c_str());
     return 2;
   }
-  CrashKeeper keeper(options.crash_dir);
+  CrashKeeper keeper(options.crash_dir, options.corpus.filename().string());
   for (const Input& seed : seeds) {
     keeper.keep(seed);
     LLVMFuzzerTestOneInput(seed.data(), seed.size());
