@@ -302,6 +302,8 @@ TEST_CASE("a PUSH's TTL is capped by max_ttl_seconds", "[hub][limits][storage]")
   fx.join(a);
   as<PushAck>(fx.push(a, 1, 8, 4'000'000'000u));
   as<PushAck>(fx.push(a, 2, 8, 30));
+  // Acknowledged pushes reach the SQLite file shortly after their ack (store/push_journal.h).
+  REQUIRE(eventually([&] { return sql_int(fx.dir.file("relay.db"), "SELECT count(*) FROM blobs") == 2; }));
   CHECK(sql_int(fx.dir.file("relay.db"), "SELECT max(expires_at_ms - timestamp_ms) FROM blobs") == 60'000);
   CHECK(sql_int(fx.dir.file("relay.db"), "SELECT min(expires_at_ms - timestamp_ms) FROM blobs") == 30'000);
 }

@@ -558,10 +558,17 @@ TEST_CASE("process: a full disk answers 3003, pulls keep working, and pushes rec
     CHECK(relay.running());
 
     std::filesystem::remove(filler);
+    // The relay retries moving its acknowledged pushes into SQLite every 200 ms and takes pushes
+    // again once that worked: give it a bounded while.
     std::optional<PushAck> recovered;
-    for (int attempt = 0; attempt < 20 && !recovered; ++attempt) {
+    for (int attempt = 0; attempt < 100 && !recovered; ++attempt) {
       auto ack = client->push(numbered_blob(5000 + attempt), bytes_of(16 * 1024));
-      if (ack) recovered = *ack;
+      if (ack) {
+        recovered = *ack;
+      } else {
+        CHECK(ack.error().code() == Code::kStorageFull);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     }
     REQUIRE(recovered.has_value());
     CHECK(recovered->cursor == stored + 1);  // the failed pushes consumed no cursor

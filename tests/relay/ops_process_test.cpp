@@ -298,6 +298,58 @@ TEST_CASE("SIGTERM drains: pushes acked before the signal are all there after a 
   CHECK(restarted->stop(SIGINT) == 0);  // SIGINT drains the same way
 }
 
+TEST_CASE("SIGKILL after acks: every acknowledged push is there after a restart, with its cursor, once",
+          "[ops][process][crash]") {
+  const std::string durability = GENERATE(std::string("full"), std::string("normal"));
+  INFO("durability " << durability);
+  OpsTempDir dir;
+  std::vector<std::string> args{"--listen", "127.0.0.1:0", "--data", dir.str("data"), "--durability", durability};
+  auto relay = OpsRelay::start(args, {{"BLINDSYNC_RELAY_DEVICE_MESSAGES_PER_MINUTE", "100000"}});
+  const auto group = auth::SigningKey::generate();
+  auto client = connect_client(relay->port);
+  REQUIRE(client->handshake(auth::SigningKey::generate(), group).has_value());
+
+  // Pipelined, so the last acks arrive while their blobs are still only in the push journal.
+  constexpr std::uint32_t kPushes = 400;
+  for (std::uint32_t i = 1; i <= kPushes; ++i) client->send_push(numbered_blob(i), Bytes(200, static_cast<std::uint8_t>(i)));
+  std::map<std::string, Cursor> acked;
+  while (acked.size() < kPushes) {
+    auto frame = client->receive();
+    REQUIRE(frame.has_value());
+    const auto* ack = std::get_if<PushAck>(&frame->message);
+    REQUIRE(ack != nullptr);
+    acked[ack->blob_id.to_hex()] = ack->cursor;
+  }
+  relay->process->send_signal(SIGKILL);
+  REQUIRE(relay->process->wait(std::chrono::seconds(30)).has_value());
+  INFO("push journal left by the crash: " << std::filesystem::file_size(dir.str("data") + "/relay.db-pushlog")
+                                          << " bytes");
+
+  auto restarted = OpsRelay::start(args);
+  auto reader = connect_client(restarted->port);
+  REQUIRE(reader->handshake(auth::SigningKey::generate(), group).has_value());
+  std::map<std::string, Cursor> stored;
+  std::size_t pulled = 0;
+  Cursor after = 0;
+  for (int page_no = 0; page_no < 100; ++page_no) {
+    auto page = reader->pull(after);
+    REQUIRE(page.has_value());
+    for (const auto& blob : page->blobs) {
+      CHECK(blob.cursor == after + 1);  // gap-free
+      stored[blob.blob_id.to_hex()] = blob.cursor;
+      after = blob.cursor;
+      ++pulled;
+    }
+    if (!page->has_more) break;
+  }
+  CHECK(pulled == kPushes);  // nothing twice
+  CHECK(stored == acked);    // every acked blob, at the cursor its ack named
+  auto next = reader->push(numbered_blob(kPushes + 1), Bytes(8, 1));
+  REQUIRE(next.has_value());
+  CHECK(next->cursor == kPushes + 1);
+  CHECK(restarted->stop(SIGTERM) == 0);
+}
+
 TEST_CASE("a WebSocket that stops answering pings is closed after idle_timeout_ms; one that answers stays",
           "[ops][process][idle]") {
   OpsTempDir dir;

@@ -11,7 +11,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -19,6 +21,13 @@
 #include "blindsync/core/status.h"
 
 namespace blindsync::relay::sqlite {
+
+// SQLite integers are signed 64-bit; clamp so that a huge "never expires" value does not wrap
+// into a negative (already expired) one.
+inline std::int64_t to_sql_int(std::uint64_t value) noexcept {
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(std::min(value, kMax));
+}
 
 // The error code a failed write reports to the pusher: STORAGE_FULL when the disk (or the
 // configured page limit) is full, INTERNAL for every other storage fault.

@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -46,13 +47,10 @@ using sqlite::Statement;
 using sqlite::StatementReset;
 using sqlite::WalCheckpointer;
 using sqlite::WriteOp;
+using sqlite::to_sql_int;
 
 constexpr std::size_t kMaxIdleReaders = 8;
 
-std::int64_t to_sql_int(std::uint64_t value) noexcept {
-  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(std::min(value, kMax));
-}
 
 // A read connection and its statements.
 struct ReaderConnection {
@@ -153,6 +151,7 @@ class SqliteStore final : public Store {
         max_batch_(std::max<std::size_t>(1, options_.max_batch)),
         epoch_(epoch),
         writer_(std::move(writer)),
+        pending_(writer_->pending()),
         checkpointer_(std::move(checkpointer)) {
     idle_readers_.push_back(std::move(first_reader));
     checkpointer_->attach(writer_->db().get());
@@ -205,6 +204,10 @@ class SqliteStore final : public Store {
     if (!lease) return lease.error();
     ReaderConnection& r = *lease->conn;
 
+    // The pending blobs first, SQLite second: a blob applied in between is then in both (and
+    // taken once), never in neither. limit + 1 so that has_more needs nothing else.
+    const auto tail = pending_->collect(group, after_cursor, std::size_t{limit} + 1, now_ms);
+
     // One read transaction, so max_cursor and the blobs come from the same snapshot.
     ReadTransaction tx(r);
     if (auto st = tx.begin(); !st) return st;
@@ -228,19 +231,8 @@ class SqliteStore final : public Store {
     std::size_t used = 0;
     int rc = SQLITE_ROW;
     while ((rc = r.select_blobs.step()) == SQLITE_ROW) {
-      if (page.blobs.size() == limit) {
-        page.has_more = true;
-        break;
-      }
       const ByteView payload = r.select_blobs.column_blob(4);
-      const std::size_t cost = payload.size() + kPulledBlobOverheadBytes;
-      // The byte budget: never more than max_bytes of payload (plus overhead) in one page, but at
-      // least one blob so that a page always makes progress.
-      if (!page.blobs.empty() && (cost > max_bytes || used > max_bytes - cost)) {
-        page.has_more = true;
-        break;
-      }
-      used += cost;
+      if (!fits_in_page(page, limit, max_bytes, used, payload.size())) break;
       PulledBlob blob;
       auto blob_id = BlobId::from_bytes(r.select_blobs.column_blob(1));
       auto sender = DeviceId::from_bytes(r.select_blobs.column_blob(2));
@@ -253,6 +245,8 @@ class SqliteStore final : public Store {
       page.blobs.push_back(std::move(blob));
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return r.db.error(rc, "pull: read blobs", Code::kInternal);
+    page.max_cursor = std::max(page.max_cursor, tail.max_cursor);
+    if (!page.has_more) append_pending(page, tail.blobs, limit, max_bytes, used);
     return page;
   }
 
@@ -260,25 +254,31 @@ class SqliteStore final : public Store {
     auto lease = acquire_reader();
     if (!lease) return lease.error();
     ReaderConnection& r = *lease->conn;
+    // Pending first, SQLite second (as in pull): an apply in between cannot hide the newest cursor.
+    const Cursor tail_max = pending_->summary(group).max_cursor;
     StatementReset reset(r.select_group);
     r.select_group.bind_blob(1, group.view());
     const int rc = r.select_group.step();
-    if (rc == SQLITE_DONE) return Cursor{0};
+    if (rc == SQLITE_DONE) return tail_max;
     if (rc != SQLITE_ROW) return r.db.error(rc, "max_cursor", Code::kInternal);
-    return static_cast<Cursor>(r.select_group.column_int64(1));
+    return std::max(static_cast<Cursor>(r.select_group.column_int64(1)), tail_max);
   }
 
   Result<StoreStats> stats() override {
     auto lease = acquire_reader();
     if (!lease) return lease.error();
     ReaderConnection& r = *lease->conn;
+    // Under the pending lock the writer cannot commit an apply: SQLite and the pending blobs are
+    // read as one state, so the counts are exact.
+    auto guard = pending_->lock();
     StatementReset reset(r.select_stats);
     const int rc = r.select_stats.step();
     if (rc != SQLITE_ROW) return r.db.error(rc, "stats", Code::kInternal);
+    const sqlite::PendingTotals pending = pending_->totals_locked();
     StoreStats stats;
     stats.groups = static_cast<std::uint64_t>(r.select_stats.column_int64(0));
-    stats.blobs = static_cast<std::uint64_t>(r.select_stats.column_int64(1));
-    stats.bytes = static_cast<std::uint64_t>(r.select_stats.column_int64(2));
+    stats.blobs = static_cast<std::uint64_t>(r.select_stats.column_int64(1)) + pending.blobs;
+    stats.bytes = static_cast<std::uint64_t>(r.select_stats.column_int64(2)) + pending.bytes;
     return stats;
   }
 
@@ -286,6 +286,7 @@ class SqliteStore final : public Store {
     auto lease = acquire_reader();
     if (!lease) return lease.error();
     ReaderConnection& r = *lease->conn;
+    const Cursor tail_max = pending_->summary(group).max_cursor;  // before SQLite: see max_cursor()
     ReadTransaction tx(r);
     if (auto st = tx.begin(); !st) return st;
 
@@ -298,7 +299,7 @@ class SqliteStore final : public Store {
       if (rc == SQLITE_ROW) {
         ref = r.select_group.column_int64(0);
         start.group_exists = true;
-        start.max_cursor = static_cast<Cursor>(r.select_group.column_int64(1));
+        start.max_cursor = std::max(static_cast<Cursor>(r.select_group.column_int64(1)), tail_max);
       } else if (rc != SQLITE_DONE) {
         return r.db.error(rc, "session start: group", Code::kInternal);
       }
@@ -450,6 +451,38 @@ class SqliteStore final : public Store {
     }
   }
 
+  // Whether one more blob of `payload_bytes` fits the page (count and byte budget); if so its
+  // cost is added to `used`, if not has_more is set. The byte budget never lets a page hold more
+  // than max_bytes of payload (plus overhead), but at least one blob, so a page always makes
+  // progress.
+  static bool fits_in_page(PullPage& page, std::uint32_t limit, std::size_t max_bytes, std::size_t& used,
+                           std::size_t payload_bytes) {
+    const std::size_t cost = payload_bytes + kPulledBlobOverheadBytes;
+    if (page.blobs.size() == limit || (!page.blobs.empty() && (cost > max_bytes || used > max_bytes - cost))) {
+      page.has_more = true;
+      return false;
+    }
+    used += cost;
+    return true;
+  }
+
+  // Continues a page that SQLite did not fill with the pending blobs after its last cursor.
+  static void append_pending(PullPage& page, const std::vector<sqlite::JournalRecord>& tail, std::uint32_t limit,
+                             std::size_t max_bytes, std::size_t used) {
+    const Cursor last = page.blobs.empty() ? 0 : page.blobs.back().cursor;
+    for (const sqlite::JournalRecord& r : tail) {
+      if (r.cursor <= last) continue;  // applied while we read: SQLite already gave it
+      if (!fits_in_page(page, limit, max_bytes, used, r.payload->size())) return;
+      PulledBlob blob;
+      blob.blob_id = r.blob_id;
+      blob.sender_id = r.sender_id;
+      blob.cursor = r.cursor;
+      blob.timestamp = r.timestamp_ms;
+      blob.payload.assign(r.payload->begin(), r.payload->end());
+      page.blobs.push_back(std::move(blob));
+    }
+  }
+
   static void finish_cleanup(CleanupJob& job, const Status& status) {
     Result<CleanupReport> result = status.is_ok() ? Result<CleanupReport>(job.report) : Result<CleanupReport>(status);
     for (auto& done : job.done) {
@@ -473,7 +506,14 @@ class SqliteStore final : public Store {
       bool last_round = false;
       {
         std::unique_lock lock(queue_mutex_);
-        queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_ || !cleanups_.empty() || cleanup; });
+        const auto has_work = [&] { return !queue_.empty() || stopping_ || !cleanups_.empty() || cleanup; };
+        // Pending pushes reach SQLite when the writer has nothing else to do and they waited long
+        // enough (or sooner, once enough of them are pending: see below).
+        if (const auto deadline = writer_->apply_deadline()) {
+          queue_cv_.wait_until(lock, *deadline, has_work);
+        } else {
+          queue_cv_.wait(lock, has_work);
+        }
         const std::size_t n = std::min(queue_.size(), max_batch_);
         batch.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
@@ -491,10 +531,11 @@ class SqliteStore final : public Store {
       }
       if (!batch.empty()) {
         writer_->write_batch(batch);
-        // Completions only after COMMIT (or rollback) and outside every lock.
+        // Completions only after the journal write or COMMIT (or rollback), outside every lock.
         for (WriteOp& op : batch) sqlite::complete(op);
         checkpointer_->restart_if_due();
       }
+      if (writer_->apply_due(std::chrono::steady_clock::now())) (void)writer_->apply_pending();
       if (cleanup) {
         Status status;
         if (stopping) {
@@ -508,6 +549,7 @@ class SqliteStore final : public Store {
         }
       }
       if (last_round) {
+        writer_->close_journal();
         std::deque<CleanupOp> abandoned;
         {
           std::lock_guard lock(queue_mutex_);
@@ -526,6 +568,8 @@ class SqliteStore final : public Store {
   const std::uint64_t epoch_;
 
   std::unique_ptr<SqliteWriter> writer_;  // used only by the writer thread, then by close()
+  // Acknowledged blobs not yet in SQLite; every read merges them in.
+  const std::shared_ptr<const sqlite::PendingBlobs> pending_;
   std::unique_ptr<WalCheckpointer> checkpointer_;
   std::thread thread_;
 

@@ -18,16 +18,11 @@
 #include <utility>
 
 #include "store/sqlite_schema.h"
+#include "store/sqlite_writer_statements.h"
 
 namespace blindsync::relay::sqlite {
 namespace {
 
-// SQLite integers are signed 64-bit; clamp so that a huge "never expires" value does not wrap
-// into a negative (already expired) one.
-std::int64_t to_sql_int(std::uint64_t value) noexcept {
-  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(std::min(value, kMax));
-}
 
 // Groups examined per drop-acked planning query (the rest wait for the next run).
 constexpr int kMaxAckRangesPerRun = 10'000;
@@ -67,10 +62,8 @@ void run_completion(Fn&& fn) noexcept {
 // A group as the writer sees it during one batch.
 struct BatchGroup {
   std::int64_t ref = 0;          // 0: no row (and none may be made)
-  std::int64_t max_cursor = 0;   // including this batch's pushes
+  std::int64_t max_cursor = 0;   // SQLite's (pending blobs are not in it)
   std::int64_t bytes_used = 0;   // the row's value, minus this batch's deletes
-  std::int64_t added_bytes = 0;  // this batch's pushes (written to the row at the end)
-  std::int64_t added_blobs = 0;
   Status refusal;                // set when the group cannot take writes (limits, key space)
 };
 
@@ -107,34 +100,6 @@ void fail_op(WriteOp& op, const Status& status) {
   complete(op);
 }
 
-struct SqliteWriter::Statements {
-  Database db;
-  Statement begin;
-  Statement commit;
-  Statement select_group;
-  Statement insert_group;
-  Statement insert_blob;
-  Statement select_duplicate;
-  Statement update_group;
-  Statement device_exists;
-  Statement count_devices;
-  Statement upsert_device;
-  Statement ack_device;
-  Statement select_blob_owner;
-  Statement delete_blob;
-  Statement subtract_group;
-  // cleanup
-  Statement clear_doomed;
-  Statement fill_expired;
-  Statement fill_range;
-  Statement doomed_totals;
-  Statement subtract_doomed;
-  Statement delete_doomed;
-  Statement plan_acked;
-  Statement set_ack_dropped;
-  Statement delete_stale_devices;
-  Statement delete_empty_groups;
-};
 
 SqliteWriter::SqliteWriter() : s_(std::make_unique<Statements>()) {}
 SqliteWriter::~SqliteWriter() = default;
@@ -232,6 +197,10 @@ Result<std::unique_ptr<SqliteWriter>> SqliteWriter::open(const StoreOptions& opt
                s.delete_empty_groups, st);
   if (!st) return st;
 
+  auto epoch = read_epoch(d);
+  if (!epoch) return epoch.error();
+  if (auto replayed = writer->replay_journal(*epoch); !replayed) return replayed;
+
   auto groups = d.query_int64("SELECT count(*) FROM groups");
   if (!groups) return groups.error();
   auto bytes = d.query_int64("SELECT coalesce(sum(bytes_used), 0) FROM groups");
@@ -265,11 +234,12 @@ namespace {
 class BatchRunner {
  public:
   BatchRunner(SqliteWriter::Statements& s, const StoreLimits& limits, std::uint64_t group_count,
-              std::uint64_t total_bytes)
-      : s_(s), limits_(limits), group_count_(group_count), total_bytes_(static_cast<std::int64_t>(total_bytes)) {}
+              const PendingBlobs& pending)
+      : s_(s), limits_(limits), group_count_(group_count), pending_(pending) {}
 
   // Ok after COMMIT; otherwise the error that fails every op (the caller rolls back).
-  Status run(std::vector<WriteOp>& ops) {
+  // Pushes never come here (they go through the journal).
+  Status run(std::span<WriteOp> ops) {
     {
       StatementReset reset(s_.begin);
       if (int rc = s_.begin.step(); rc != SQLITE_DONE) return fail(rc, "begin");
@@ -277,15 +247,6 @@ class BatchRunner {
     for (WriteOp& op : ops) {
       Status st = std::visit([&](auto& o) { return apply(o); }, op);
       if (!st) return st;
-    }
-    for (const auto& [id, group] : groups_) {
-      if (group.added_blobs == 0) continue;
-      StatementReset reset(s_.update_group);
-      s_.update_group.bind_int64(1, group.ref);
-      s_.update_group.bind_int64(2, group.max_cursor);
-      s_.update_group.bind_int64(3, group.added_bytes);
-      s_.update_group.bind_int64(4, group.added_blobs);
-      if (int rc = s_.update_group.step(); rc != SQLITE_DONE) return fail(rc, "update group");
     }
     StatementReset reset(s_.commit);
     if (int rc = s_.commit.step(); rc != SQLITE_DONE) return fail(rc, "commit");
@@ -346,86 +307,6 @@ class BatchRunner {
     return &stored;
   }
 
-  // A stored blob's (cursor, timestamp) for a retried push, or nullopt.
-  Result<std::optional<PushResult>> find_duplicate(const BatchGroup& group, const BlobId& blob_id) {
-    StatementReset reset(s_.select_duplicate);
-    s_.select_duplicate.bind_int64(1, group.ref);
-    s_.select_duplicate.bind_blob(2, blob_id.view());
-    const int rc = s_.select_duplicate.step();
-    if (rc == SQLITE_DONE) return std::optional<PushResult>();
-    if (rc != SQLITE_ROW) return fail(rc, "duplicate lookup");
-    return std::optional<PushResult>(PushResult{cursor_of_key(s_.select_duplicate.column_int64(0)),
-                                                static_cast<std::uint64_t>(s_.select_duplicate.column_int64(1)),
-                                                true});
-  }
-
-  Status apply(PushOp& op) {
-    const PushRequest& req = op.request;
-    auto found = group(req.group_id, /*create=*/true, req.timestamp_ms);
-    if (!found) return found.error();
-    BatchGroup& g = **found;
-    if (!g.refusal.is_ok()) {
-      // A retried push of a blob stored before the limit was reached is still a duplicate.
-      if (g.ref != 0) {
-        auto dup = find_duplicate(g, req.blob_id);
-        if (!dup) return dup.error();
-        if (*dup) {
-          op.result.emplace(**dup);
-          return Status::ok();
-        }
-      }
-      op.result.emplace(g.refusal);
-      return Status::ok();
-    }
-    const auto size = static_cast<std::int64_t>(req.payload.size());
-    const bool over_quota = limits_.group_quota_bytes != 0 &&
-                            g.bytes_used + g.added_bytes + size > static_cast<std::int64_t>(limits_.group_quota_bytes);
-    const bool over_cap = limits_.storage_cap_bytes != 0 &&
-                          total_bytes_ + bytes_delta_ + size > static_cast<std::int64_t>(limits_.storage_cap_bytes);
-    if (over_quota || over_cap || g.max_cursor >= kMaxCursor) {
-      auto dup = find_duplicate(g, req.blob_id);
-      if (!dup) return dup.error();
-      if (*dup) {
-        op.result.emplace(**dup);
-      } else if (over_quota) {
-        op.result.emplace(Status(Code::kGroupQuotaExceeded,
-                                 "the group's storage quota of " + std::to_string(limits_.group_quota_bytes) +
-                                     " bytes is used up"));
-      } else if (over_cap) {
-        op.result.emplace(Status(Code::kStorageFull, "the relay's storage is full"));
-      } else {
-        op.result.emplace(Status(Code::kStorageFull, "group cursor space exhausted"));
-      }
-      return Status::ok();
-    }
-    const std::int64_t cursor = g.max_cursor + 1;
-    {
-      StatementReset reset(s_.insert_blob);
-      s_.insert_blob.bind_int64(1, blob_key(g.ref, cursor));
-      s_.insert_blob.bind_int64(2, g.ref);
-      s_.insert_blob.bind_blob(3, req.blob_id.view());
-      s_.insert_blob.bind_blob(4, req.sender_id.view());
-      s_.insert_blob.bind_int64(5, to_sql_int(req.timestamp_ms));
-      s_.insert_blob.bind_int64(6, to_sql_int(req.expires_at_ms));
-      if (int rc = s_.insert_blob.bind_blob(7, req.payload); rc != SQLITE_OK) return fail(rc, "bind payload");
-      if (int rc = s_.insert_blob.step(); rc != SQLITE_DONE) return fail(rc, "insert blob");
-    }
-    if (sqlite3_changes(s_.db.get()) == 1) {
-      g.max_cursor = cursor;
-      g.added_bytes += size;
-      g.added_blobs += 1;
-      bytes_delta_ += size;
-      op.result.emplace(PushResult{static_cast<Cursor>(cursor), req.timestamp_ms, false});
-      return Status::ok();
-    }
-    // (group, blob_id) exists — committed earlier or inserted earlier in this very batch.
-    auto dup = find_duplicate(g, req.blob_id);
-    if (!dup) return dup.error();
-    if (!*dup) return fail(SQLITE_INTERNAL, "duplicate lookup");
-    op.result.emplace(**dup);
-    return Status::ok();
-  }
-
   Status apply(DeviceSeenOp& op) {
     auto found = group(op.group_id, /*create=*/true, op.now_ms);
     if (!found) return found.error();
@@ -475,8 +356,9 @@ class BatchRunner {
     BatchGroup* g = *found;
     op.result = Status::ok();
     if (g == nullptr || g->ref == 0) return Status::ok();  // nothing stored for this group: nothing to ack
-    // A device cannot acknowledge what the relay never assigned.
-    const Cursor acked = std::min<Cursor>(op.acked_cursor, static_cast<Cursor>(g->max_cursor));
+    // A device cannot acknowledge what the relay never assigned (pending blobs are assigned).
+    const Cursor assigned = std::max<Cursor>(static_cast<Cursor>(g->max_cursor), pending_.summary(op.group_id).max_cursor);
+    const Cursor acked = std::min<Cursor>(op.acked_cursor, assigned);
     StatementReset reset(s_.ack_device);
     s_.ack_device.bind_int64(1, g->ref);
     s_.ack_device.bind_blob(2, op.device_id.view());
@@ -533,10 +415,15 @@ class BatchRunner {
     return Status::ok();
   }
 
+  Status apply(PushOp& op) {
+    op.result.emplace(Status(Code::kInternal, "push outside the journal"));
+    return Status::ok();
+  }
+
   SqliteWriter::Statements& s_;
   const StoreLimits limits_;
   const std::uint64_t group_count_;
-  const std::int64_t total_bytes_;
+  const PendingBlobs& pending_;
   std::unordered_map<GroupId, BatchGroup, FixedIdHash> groups_;
   std::uint64_t new_groups_ = 0;
   std::int64_t bytes_delta_ = 0;
@@ -545,10 +432,37 @@ class BatchRunner {
 }  // namespace
 
 void SqliteWriter::write_batch(std::vector<WriteOp>& ops) {
-  BatchRunner runner(*s_, limits(), group_count(), total_bytes());
-  Status outcome;
+  // Runs of consecutive pushes go to the journal, the other runs into one transaction each, in
+  // order, so every op sees the ones submitted before it.
+  std::size_t begin = 0;
+  while (begin < ops.size()) {
+    const bool pushes = std::holds_alternative<PushOp>(ops[begin]);
+    std::size_t end = begin + 1;
+    while (end < ops.size() && std::holds_alternative<PushOp>(ops[end]) == pushes) ++end;
+    const std::span<WriteOp> run(ops.data() + begin, end - begin);
+    if (pushes) {
+      journal_pushes(run);
+    } else {
+      write_sql_batch(run);
+    }
+    begin = end;
+  }
+}
+
+bool SqliteWriter::delete_needs_apply(std::span<WriteOp> ops) const {
+  for (const WriteOp& op : ops) {
+    const auto* del = std::get_if<DeleteOp>(&op);
+    if (del != nullptr && pending_->find(del->request.group_id, del->request.blob_id)) return true;
+  }
+  return false;
+}
+
+void SqliteWriter::write_sql_batch(std::span<WriteOp> ops) {
+  // A DELETE of a blob still pending needs it in SQLite first.
+  Status outcome = delete_needs_apply(ops) ? apply_pending() : Status::ok();
+  BatchRunner runner(*s_, limits(), group_count(), *pending_);
   try {
-    outcome = runner.run(ops);
+    if (outcome) outcome = runner.run(ops);
   } catch (const std::exception& e) {  // allocation failure: fail the batch, keep the writer alive
     outcome = Status(Code::kInternal, std::string("write batch failed: ") + e.what());
   }
@@ -556,6 +470,8 @@ void SqliteWriter::write_batch(std::vector<WriteOp>& ops) {
     group_count_.fetch_add(runner.new_groups(), std::memory_order_relaxed);
     const std::int64_t total = static_cast<std::int64_t>(total_bytes()) + runner.bytes_delta();
     total_bytes_.store(static_cast<std::uint64_t>(std::max<std::int64_t>(0, total)), std::memory_order_relaxed);
+    // A DELETE lowered some group's bytes: the cache reloads them.
+    if (runner.bytes_delta() != 0) group_cache_.clear();
     return;
   }
   s_->db.rollback_if_open();
@@ -602,6 +518,11 @@ Result<std::pair<std::int64_t, std::int64_t>> remove_doomed(SqliteWriter::Statem
 }  // namespace
 
 bool SqliteWriter::cleanup_step(CleanupJob& job, Status& status) {
+  // Cleanup works on SQLite: pending blobs join it first. If that fails (a full disk), cleanup
+  // goes on anyway, since what it removes is how space comes back.
+  if (!pending_->empty()) (void)apply_pending();
+  // Cleanup changes groups' byte counts: the cache reloads them.
+  group_cache_.clear();
   Statements& s = *s_;
   const std::int64_t batch = static_cast<std::int64_t>(std::max<std::size_t>(1, options_.cleanup_batch));
   using Phase = CleanupJob::Phase;
@@ -643,6 +564,12 @@ bool SqliteWriter::cleanup_step(CleanupJob& job, Status& status) {
   try {
     switch (job.phase) {
       case Phase::kExpired: {
+        // Expired blobs that never reached SQLite go from memory; their journal records are
+        // skipped by a replay, which drops what expired (store/sqlite_writer_journal.cpp).
+        const auto [pending_blobs, pending_bytes] = pending_->remove_expired(job.request.now_ms);
+        job.report.expired_removed += pending_blobs;
+        job.report.bytes_removed += pending_bytes;
+        total_bytes_.fetch_sub(std::min(pending_bytes, total_bytes()), std::memory_order_relaxed);
         auto removed = transaction([&]() -> Status {
           StatementReset reset(s.fill_expired);
           s.fill_expired.bind_int64(1, to_sql_int(job.request.now_ms));
@@ -657,13 +584,26 @@ bool SqliteWriter::cleanup_step(CleanupJob& job, Status& status) {
           return true;
         }
         job.report.expired_removed += static_cast<std::uint64_t>(removed->first);
-        if (removed->first < batch) job.phase = Phase::kStaleDevices;
+        if (removed->first < batch) {
+          // Blobs that could not be applied before this pass may fit now: one more pass, which
+          // applies them first, so expired ones among them go too.
+          if (!pending_->empty() && !job.expired_retried) {
+            job.expired_retried = true;
+          } else {
+            job.phase = Phase::kStaleDevices;
+          }
+        }
         return false;
       }
       case Phase::kStaleDevices:
       case Phase::kEmptyGroups: {
         const bool devices = job.phase == Phase::kStaleDevices;
         if (devices && (job.request.device_retention_ms == 0 || job.request.device_retention_ms >= job.request.now_ms)) {
+          job.phase = job.request.drop_acked ? Phase::kPlanAcked : Phase::kVacuum;
+          return false;
+        }
+        // A group whose only blobs are still pending has max_cursor 0 in SQLite: not empty.
+        if (!devices && !pending_->empty()) {
           job.phase = job.request.drop_acked ? Phase::kPlanAcked : Phase::kVacuum;
           return false;
         }

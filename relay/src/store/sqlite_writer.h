@@ -1,8 +1,15 @@
 // SqliteWriter: the relay store's one write connection and everything it writes (private to
-// relay/src/store): group-commit batches of pushes, device records, ACK watermarks and DELETEs,
-// and the cleanup job, one bounded transaction at a time.
+// relay/src/store): pushes through the push journal, device records, ACK watermarks and DELETEs in
+// group-commit transactions, and the cleanup job, one bounded transaction at a time.
 //
-// A batch runs in ONE transaction. Refusals that concern one request (a quota, NOT_BLOB_OWNER, a
+// Pushes (sqlite_writer_journal.cpp): a run of pushes gets its cursors from the writer's cache of
+// group state, is appended to the push journal in one write (fdatasync with durability full) and
+// added to the pending blobs; only then are the pushes acknowledged. apply_pending() copies every
+// pending blob into SQLite in one large transaction (when enough is pending, when the oldest
+// waited apply_delay_ms, before a DELETE of a pending blob, before cleanup, at close), then
+// empties the journal. open() replays a journal left by a crash.
+//
+// Other writes run in ONE transaction per batch. Refusals that concern one request (a quota, NOT_BLOB_OWNER, a
 // full group) are that request's result and the rest of the batch commits; any SQLite error rolls
 // the whole batch back and becomes every request's result (STORAGE_FULL for a full disk,
 // INTERNAL otherwise), and in-memory counters are only advanced after COMMIT.
@@ -25,6 +32,12 @@
 #include <variant>
 #include <vector>
 
+#include <chrono>
+#include <span>
+#include <unordered_map>
+
+#include "store/pending_blobs.h"
+#include "store/push_journal.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
 #include "store/wal_checkpointer.h"
@@ -84,6 +97,7 @@ struct CleanupJob {
   std::vector<AckRange> ranges;
   std::size_t next_range = 0;
   std::uint64_t last_freelist = 0;
+  bool expired_retried = false;  // the expiry pass ran again for blobs applied late
   CleanupReport report;
 };
 
@@ -99,8 +113,22 @@ class SqliteWriter {
 
   void set_limits(const StoreLimits& limits);
 
-  // Runs the ops in one transaction and sets every op's result (completions are the caller's job).
+  // Runs the ops in order and sets every op's result (completions are the caller's job): runs of
+  // pushes go to the journal, other runs into one transaction each.
   void write_batch(std::vector<WriteOp>& ops);
+
+  // Blobs acknowledged but not yet in SQLite (shared with the store's readers).
+  const std::shared_ptr<PendingBlobs>& pending() const noexcept { return pending_; }
+  // When the pending blobs should next be applied (nullopt: nothing pending).
+  std::optional<std::chrono::steady_clock::time_point> apply_deadline() const;
+  // True when enough is pending, or the deadline passed.
+  bool apply_due(std::chrono::steady_clock::time_point now) const;
+  // Copies every pending blob into SQLite in one transaction, then empties the journal. On
+  // failure the blobs stay pending (and journaled), and new pushes are refused with the error
+  // until an apply succeeds.
+  Status apply_pending();
+  // At close: applies what is pending and deletes the journal (kept when the apply fails).
+  void close_journal();
 
   // Runs one transaction of the job. Returns true when the job is finished (or failed: the error
   // is returned through `status`).
@@ -121,8 +149,22 @@ class SqliteWriter {
   struct Statements;
 
  private:
+  // What the writer knows about a group with a row: SQLite's values plus the pending blobs.
+  struct CachedGroup {
+    std::int64_t ref = 0;
+    Cursor max_cursor = 0;
+    std::int64_t bytes_used = 0;
+  };
+
   SqliteWriter();
   StoreLimits limits() const;
+  void write_sql_batch(std::span<WriteOp> ops);
+  void journal_pushes(std::span<WriteOp> ops);
+  // The group's cached state; creates its row (in its own transaction) when it has none.
+  // An error is the push's answer: a limit (STORAGE_FULL) or a storage fault.
+  Result<CachedGroup*> cached_group(const GroupId& group_id, std::uint64_t now_ms);
+  Status replay_journal(std::uint64_t epoch);
+  bool delete_needs_apply(std::span<WriteOp> ops) const;
 
   std::unique_ptr<Statements> s_;
   StoreOptions options_;
@@ -133,6 +175,13 @@ class SqliteWriter {
 
   std::atomic<std::uint64_t> group_count_{0};
   std::atomic<std::uint64_t> total_bytes_{0};
+
+  std::optional<PushJournal> journal_;
+  std::shared_ptr<PendingBlobs> pending_ = std::make_shared<PendingBlobs>();
+  std::unordered_map<GroupId, CachedGroup, FixedIdHash> group_cache_;
+  std::chrono::steady_clock::time_point oldest_pending_{};
+  Status apply_refusal_;  // set while the last apply failed: new pushes get it
+  std::chrono::steady_clock::time_point apply_retry_at_{};
 };
 
 }  // namespace blindsync::relay::sqlite

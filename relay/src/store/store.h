@@ -3,10 +3,12 @@
 //
 // Writes are asynchronous and ordered: submit_push(), submit_device_seen(), submit_ack(),
 // submit_delete() and submit_cleanup() queue work for the single writer, which runs queued work in
-// submission order. Pushes, device updates, ACKs and DELETEs are committed together in one
-// transaction (group commit) and only then is each completion called. With durability kFull the
-// transaction is fsynced before completions run, so a PUSH_ACK sent from a completion promises the
-// blob survives power loss. Cleanup runs on the same writer between those batches, in short
+// submission order. A batch of pushes is appended to the push journal in one write, device
+// updates, ACKs and DELETEs are committed together in one transaction (group commit), and only
+// then is each completion called. With durability kFull the journal (and the transaction) is
+// fsynced before completions run, so a PUSH_ACK sent from a completion promises the blob survives
+// power loss. Journaled blobs are readable at once and reach SQLite in large transactions behind
+// the acks; a crash before that is repaired from the journal when the store opens. Cleanup runs on the same writer between those batches, in short
 // transactions of bounded size, so it never holds pushes back for long.
 //
 // Limits (set_limits) are checked by the writer inside the transaction, before a blob is written:
@@ -51,6 +53,12 @@ struct StoreOptions {
   // the WAL grew by this many pages, a RESTART (waits for the writer) once it holds this many.
   int checkpoint_passive_pages = 4096;
   int checkpoint_restart_pages = 65536;
+  // Acknowledged pushes wait in the push journal (<path>-pushlog) and in memory until they are
+  // copied into SQLite in one transaction: once this many blobs or payload bytes are pending, or
+  // the oldest waited apply_delay_ms.
+  std::size_t apply_max_blobs = 4096;
+  std::size_t apply_max_bytes = 8u << 20;
+  std::uint32_t apply_delay_ms = 50;
 };
 
 // Storage limits, checked by the writer before a write (0 = no limit).

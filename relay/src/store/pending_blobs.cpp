@@ -1,0 +1,98 @@
+// The in-memory tail of journaled pushes. See pending_blobs.h.
+#include "store/pending_blobs.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace blindsync::relay::sqlite {
+
+void PendingBlobs::add(std::vector<JournalRecord> records) {
+  std::lock_guard guard(mutex_);
+  for (JournalRecord& record : records) {
+    Group& group = groups_[record.group_id];
+    const std::uint64_t size = record.payload->size();
+    group.by_blob_id.emplace(record.blob_id, group.blobs.size());
+    group.max_cursor = std::max(group.max_cursor, record.cursor);
+    group.blobs.push_back(std::move(record));
+    group.bytes += size;
+    totals_.blobs += 1;
+    totals_.bytes += size;
+  }
+}
+
+void PendingBlobs::clear_locked() {
+  groups_.clear();
+  totals_ = PendingTotals{};
+}
+
+std::optional<std::pair<Cursor, std::uint64_t>> PendingBlobs::find(const GroupId& group_id,
+                                                                   const BlobId& blob_id) const {
+  std::lock_guard guard(mutex_);
+  const auto group = groups_.find(group_id);
+  if (group == groups_.end()) return std::nullopt;
+  const auto it = group->second.by_blob_id.find(blob_id);
+  if (it == group->second.by_blob_id.end()) return std::nullopt;
+  const JournalRecord& record = group->second.blobs[it->second];
+  return std::pair{record.cursor, record.timestamp_ms};
+}
+
+PendingSummary PendingBlobs::summary(const GroupId& group_id) const {
+  std::lock_guard guard(mutex_);
+  const auto group = groups_.find(group_id);
+  if (group == groups_.end()) return {};
+  return PendingSummary{group->second.max_cursor, group->second.blobs.size(), group->second.bytes};
+}
+
+PendingTotals PendingBlobs::totals() const {
+  std::lock_guard guard(mutex_);
+  return totals_;
+}
+
+std::size_t PendingBlobs::group_count() const {
+  std::lock_guard guard(mutex_);
+  return groups_.size();
+}
+
+bool PendingBlobs::empty() const {
+  std::lock_guard guard(mutex_);
+  return groups_.empty();
+}
+
+PendingBlobs::Collected PendingBlobs::collect(const GroupId& group_id, Cursor after, std::size_t limit,
+                                              std::uint64_t now_ms) const {
+  Collected out;
+  std::lock_guard guard(mutex_);
+  const auto group = groups_.find(group_id);
+  if (group == groups_.end()) return out;
+  out.max_cursor = group->second.max_cursor;
+  const auto& blobs = group->second.blobs;
+  auto it = std::upper_bound(blobs.begin(), blobs.end(), after,
+                             [](Cursor value, const JournalRecord& r) { return value < r.cursor; });
+  for (; it != blobs.end() && out.blobs.size() < limit; ++it) {
+    if (it->expires_at_ms > now_ms) out.blobs.push_back(*it);
+  }
+  return out;
+}
+
+std::pair<std::uint64_t, std::uint64_t> PendingBlobs::remove_expired(std::uint64_t now_ms) {
+  std::pair<std::uint64_t, std::uint64_t> removed{0, 0};
+  std::lock_guard guard(mutex_);
+  for (auto& [group_id, group] : groups_) {
+    const auto expired = [&](const JournalRecord& r) { return r.expires_at_ms <= now_ms; };
+    if (std::none_of(group.blobs.begin(), group.blobs.end(), expired)) continue;
+    for (const JournalRecord& r : group.blobs) {
+      if (!expired(r)) continue;
+      removed.first += 1;
+      removed.second += r.payload->size();
+      group.bytes -= r.payload->size();
+    }
+    std::erase_if(group.blobs, expired);
+    group.by_blob_id.clear();
+    for (std::size_t i = 0; i < group.blobs.size(); ++i) group.by_blob_id.emplace(group.blobs[i].blob_id, i);
+  }
+  totals_.blobs -= removed.first;
+  totals_.bytes -= removed.second;
+  return removed;
+}
+
+}  // namespace blindsync::relay::sqlite

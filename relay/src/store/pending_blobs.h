@@ -1,0 +1,91 @@
+// PendingBlobs: acknowledged pushes that are in the push journal but not yet in SQLite (private
+// to relay/src/store). The writer adds each journaled batch and clears the whole set once it has
+// copied it into SQLite; readers merge it into what they read from SQLite, so a blob is visible
+// to PULL, max_cursor and stats from the moment it is acknowledged.
+//
+// Per group the blobs are kept in cursor order; they always follow everything the group has in
+// SQLite (the writer applies all of them at once, oldest first).
+//
+// Thread-safety: every method may be called from any thread; mutations come from the store's
+// writer thread only. `lock()` lets the writer hold readers off while it commits and clears, so a
+// reader never sees a blob in both places or in neither.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "blindsync/core/ids.h"
+#include "store/push_journal.h"
+
+namespace blindsync::relay::sqlite {
+
+// What the pending blobs add to one group.
+struct PendingSummary {
+  Cursor max_cursor = 0;      // 0: nothing pending (the cursor may be of a blob that expired)
+  std::uint64_t blobs = 0;
+  std::uint64_t bytes = 0;    // payload bytes
+};
+
+struct PendingTotals {
+  std::uint64_t blobs = 0;
+  std::uint64_t bytes = 0;
+};
+
+class PendingBlobs {
+ public:
+  // Writer: a journaled batch (ascending cursor within each group).
+  void add(std::vector<JournalRecord> records);
+  // Writer: forgets everything (after it reached SQLite). The caller holds lock().
+  void clear_locked();
+  std::unique_lock<std::mutex> lock() const { return std::unique_lock(mutex_); }
+
+  // Writer: removes the blobs that expired at now_ms (cleanup). The group keeps its max_cursor,
+  // so the cursors stay used. Returns (blobs, payload bytes) removed.
+  std::pair<std::uint64_t, std::uint64_t> remove_expired(std::uint64_t now_ms);
+
+  // Writer: every group with its pending blobs and its highest assigned cursor (which may belong
+  // to a blob already removed as expired). The writer is the only mutator, so it may read without
+  // the lock; readers never modify.
+  template <typename Fn>
+  void for_each_group(Fn&& fn) const {
+    for (const auto& [group_id, group] : groups_) fn(group_id, group.blobs, group.max_cursor);
+  }
+
+  // The stored (cursor, timestamp) of a pending blob, for a retried push.
+  std::optional<std::pair<Cursor, std::uint64_t>> find(const GroupId& group, const BlobId& blob_id) const;
+
+  PendingSummary summary(const GroupId& group) const;
+  PendingTotals totals() const;
+  // The same, for a caller that holds lock().
+  PendingTotals totals_locked() const { return totals_; }
+  // Number of groups with pending blobs.
+  std::size_t group_count() const;
+  // True when nothing waits to be applied (not even the cursor of a blob that expired pending).
+  bool empty() const;
+
+  // Up to `limit` pending blobs of the group with cursor > after and expires_at_ms > now_ms, in
+  // cursor order (payloads shared, not copied), and the group's max_cursor at the same moment.
+  struct Collected {
+    std::vector<JournalRecord> blobs;
+    Cursor max_cursor = 0;
+  };
+  Collected collect(const GroupId& group, Cursor after, std::size_t limit, std::uint64_t now_ms) const;
+
+ private:
+  struct Group {
+    std::vector<JournalRecord> blobs;  // ascending cursor
+    std::unordered_map<BlobId, std::size_t, FixedIdHash> by_blob_id;  // index into blobs
+    std::uint64_t bytes = 0;
+    Cursor max_cursor = 0;
+  };
+
+  mutable std::mutex mutex_;
+  std::unordered_map<GroupId, Group, FixedIdHash> groups_;
+  PendingTotals totals_;
+};
+
+}  // namespace blindsync::relay::sqlite

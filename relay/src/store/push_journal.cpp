@@ -1,0 +1,241 @@
+// The push journal's file format and I/O. See push_journal.h. Payload bytes are never logged.
+#include "store/push_journal.h"
+
+#include <sodium.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace blindsync::relay::sqlite {
+namespace {
+
+constexpr std::array<std::uint8_t, 8> kMagic = {'B', 'S', 'P', 'U', 'S', 'H', 'J', '1'};
+constexpr std::size_t kHeaderBytes = 16;
+constexpr std::size_t kRecordHeaderBytes = 4 + 8;
+constexpr std::size_t kBodyFixedBytes = GroupId::kSize + BlobId::kSize + DeviceId::kSize + 3 * 8;
+// A body never exceeds the frame limit; anything larger is a torn or foreign length field.
+constexpr std::uint32_t kMaxBodyBytes = 64u << 20;
+
+void put_u64(std::vector<std::uint8_t>& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+void put_u32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+std::uint64_t get_u64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+std::uint32_t get_u32(const std::uint8_t* p) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+void put_bytes(std::vector<std::uint8_t>& out, ByteView bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); }
+
+using ChecksumKey = std::array<std::uint8_t, crypto_shorthash_KEYBYTES>;
+
+ChecksumKey checksum_key(std::uint64_t epoch) {
+  ChecksumKey key{};
+  for (int i = 0; i < 8; ++i) key[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(epoch >> (8 * i));
+  std::copy(kMagic.begin(), kMagic.end(), key.begin() + 8);
+  return key;
+}
+
+std::uint64_t checksum(const ChecksumKey& key, const std::uint8_t* body, std::size_t size) {
+  std::array<std::uint8_t, crypto_shorthash_BYTES> out{};
+  crypto_shorthash(out.data(), body, size, key.data());
+  return get_u64(out.data());
+}
+
+Status io_error(const std::string& what, const std::string& path, int err) {
+  const Code code = (err == ENOSPC || err == EDQUOT) ? Code::kStorageFull : Code::kInternal;
+  return Status(code, what + " '" + path + "': " + std::strerror(err));
+}
+
+// Writes all of `data` at the end of the file (the fd is O_APPEND).
+Status write_all(int fd, const std::uint8_t* data, std::size_t size, const std::string& path) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("cannot append to push journal", path, errno);
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+std::string journal_path_for(const std::string& database_path) { return database_path + "-pushlog"; }
+
+PushJournal::PushJournal(PushJournal&& other) noexcept
+    : path_(std::move(other.path_)),
+      fd_(std::exchange(other.fd_, -1)),
+      epoch_(other.epoch_),
+      sync_(other.sync_),
+      size_(other.size_),
+      broken_(other.broken_),
+      buffer_(std::move(other.buffer_)) {}
+
+PushJournal& PushJournal::operator=(PushJournal&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    path_ = std::move(other.path_);
+    fd_ = std::exchange(other.fd_, -1);
+    epoch_ = other.epoch_;
+    sync_ = other.sync_;
+    size_ = other.size_;
+    broken_ = other.broken_;
+    buffer_ = std::move(other.buffer_);
+  }
+  return *this;
+}
+
+PushJournal::~PushJournal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<PushJournal> PushJournal::open(const std::string& path, std::uint64_t epoch, bool sync) {
+  if (sodium_init() < 0) return Status(Code::kInternal, "libsodium failed to initialise");
+  PushJournal journal;
+  journal.path_ = path;
+  journal.epoch_ = epoch;
+  journal.sync_ = sync;
+  journal.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (journal.fd_ < 0) return io_error("cannot open push journal", path, errno);
+  struct stat info {};
+  if (::fstat(journal.fd_, &info) != 0) return io_error("cannot stat push journal", path, errno);
+  journal.size_ = static_cast<std::uint64_t>(info.st_size);
+
+  std::array<std::uint8_t, kHeaderBytes> header{};
+  const bool has_header =
+      journal.size_ >= kHeaderBytes && ::pread(journal.fd_, header.data(), header.size(), 0) == kHeaderBytes &&
+      std::equal(kMagic.begin(), kMagic.end(), header.begin());
+  if (has_header && get_u64(header.data() + 8) == epoch) return journal;
+  if (has_header && journal.size_ > kHeaderBytes) {
+    return Status(Code::kStorageError,
+                  "push journal '" + path + "' holds acknowledged pushes of another database (epoch " +
+                      std::to_string(get_u64(header.data() + 8)) + ", this database is " + std::to_string(epoch) +
+                      "); restore the database it belongs to, or move it away to discard those pushes");
+  }
+  if (!has_header && journal.size_ > 0) {
+    return Status(Code::kStorageError, "'" + path + "' is not a push journal; move it away");
+  }
+  if (auto st = journal.clear(); !st) return st;
+  return journal;
+}
+
+Status PushJournal::write_header() {
+  buffer_.clear();
+  put_bytes(buffer_, ByteView(kMagic.data(), kMagic.size()));
+  put_u64(buffer_, epoch_);
+  return write_all(fd_, buffer_.data(), buffer_.size(), path_);
+}
+
+Status PushJournal::clear() {
+  if (::ftruncate(fd_, 0) != 0) return io_error("cannot truncate push journal", path_, errno);
+  size_ = 0;
+  if (auto st = write_header(); !st) return st;
+  // The header must be durable before records follow it; an old, longer file left behind by a
+  // lost truncate only holds records SQLite already has (replay skips cursors it has seen).
+  if (sync_ && ::fdatasync(fd_) != 0) return io_error("cannot sync push journal", path_, errno);
+  size_ = kHeaderBytes;
+  broken_ = false;
+  return Status::ok();
+}
+
+Status PushJournal::append(std::span<const JournalRecord> records) {
+  if (records.empty()) return Status::ok();
+  if (broken_) return Status(Code::kInternal, "push journal '" + path_ + "' could not be repaired after a failed write");
+  const ChecksumKey key = checksum_key(epoch_);
+  buffer_.clear();
+  for (const JournalRecord& r : records) {
+    const std::size_t body_size = kBodyFixedBytes + r.payload->size();
+    const std::size_t start = buffer_.size();
+    put_u32(buffer_, static_cast<std::uint32_t>(body_size));
+    put_u64(buffer_, 0);  // checksum, filled in below
+    put_bytes(buffer_, r.group_id.view());
+    put_bytes(buffer_, r.blob_id.view());
+    put_bytes(buffer_, r.sender_id.view());
+    put_u64(buffer_, r.cursor);
+    put_u64(buffer_, r.timestamp_ms);
+    put_u64(buffer_, r.expires_at_ms);
+    put_bytes(buffer_, *r.payload);
+    const std::uint64_t sum = checksum(key, buffer_.data() + start + kRecordHeaderBytes, body_size);
+    for (int i = 0; i < 8; ++i) buffer_[start + 4 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(sum >> (8 * i));
+  }
+  Status st = write_all(fd_, buffer_.data(), buffer_.size(), path_);
+  if (st && sync_ && ::fdatasync(fd_) != 0) st = io_error("cannot sync push journal", path_, errno);
+  if (!st) {
+    // Cut off what may have been written, so the next append does not follow a torn record. If
+    // even that fails, a replay still stops at the torn record, which was never acknowledged.
+    // If even that fails, refuse every later append: a replay stops at the torn record, and
+    // acknowledged records behind it would be lost.
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+      broken_ = true;
+      st = io_error("cannot cut back push journal", path_, errno);
+    }
+    return st;
+  }
+  size_ += buffer_.size();
+  if (buffer_.capacity() > (4u << 20)) std::vector<std::uint8_t>().swap(buffer_);  // do not keep a burst's buffer
+  return Status::ok();
+}
+
+Result<std::vector<JournalRecord>> PushJournal::read_all() const {
+  std::vector<JournalRecord> records;
+  std::vector<std::uint8_t> file(size_);
+  std::size_t got = 0;
+  while (got < file.size()) {
+    const ssize_t n = ::pread(fd_, file.data() + got, file.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error("cannot read push journal", path_, errno);
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  file.resize(got);
+  const ChecksumKey key = checksum_key(epoch_);
+  std::size_t at = kHeaderBytes;
+  while (at + kRecordHeaderBytes <= file.size()) {
+    const std::uint32_t body_size = get_u32(file.data() + at);
+    if (body_size < kBodyFixedBytes || body_size > kMaxBodyBytes) break;
+    if (file.size() - at - kRecordHeaderBytes < body_size) break;
+    const std::uint8_t* body = file.data() + at + kRecordHeaderBytes;
+    if (checksum(key, body, body_size) != get_u64(file.data() + at + 4)) break;
+    JournalRecord r;
+    const std::uint8_t* p = body;
+    std::copy_n(p, GroupId::kSize, r.group_id.mutable_bytes().begin());
+    p += GroupId::kSize;
+    std::copy_n(p, BlobId::kSize, r.blob_id.mutable_bytes().begin());
+    p += BlobId::kSize;
+    std::copy_n(p, DeviceId::kSize, r.sender_id.mutable_bytes().begin());
+    p += DeviceId::kSize;
+    r.cursor = get_u64(p);
+    r.timestamp_ms = get_u64(p + 8);
+    r.expires_at_ms = get_u64(p + 16);
+    p += 24;
+    r.payload = std::make_shared<const Bytes>(p, body + body_size);
+    records.push_back(std::move(r));
+    at += kRecordHeaderBytes + body_size;
+  }
+  return records;
+}
+
+void PushJournal::remove() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(path_.c_str());
+}
+
+}  // namespace blindsync::relay::sqlite

@@ -1,0 +1,363 @@
+// The writer's push path: cursors from the group cache, the push journal, the pending blobs, and
+// applying them to SQLite. See sqlite_writer.h and push_journal.h.
+//
+// Invariants:
+// - Every group that has pending blobs has a row in SQLite (cached_group() makes it first), so
+//   readers, DeviceSeen and cleanup never meet a group that exists only in memory.
+// - A group's cached max_cursor and bytes_used are SQLite's values plus its pending blobs, so the
+//   cache may be dropped at any time and reloaded.
+// - Pending blobs are added only after their journal append succeeded: nothing a reader can see
+//   is less durable than an acknowledgement.
+//
+// Payload bytes are never logged.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "store/sqlite_schema.h"
+#include "store/sqlite_writer.h"
+#include "store/sqlite_writer_statements.h"
+
+namespace blindsync::relay::sqlite {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long pushes stay refused after an apply failed, before it is tried again.
+constexpr auto kApplyRetryDelay = std::chrono::milliseconds(200);
+
+Status step_done(Statement& stmt, Database& db, std::string_view what) {
+  StatementReset reset(stmt);
+  const int rc = stmt.step();
+  if (rc != SQLITE_DONE) return db.error(rc, what, write_failure_code(rc));
+  return Status::ok();
+}
+
+// Inserts one journaled blob into the group's rows. Returns whether a row was added (false: the
+// blob id was already stored, which only a replay can meet).
+Result<bool> insert_blob(SqliteWriter::Statements& s, std::int64_t ref, const JournalRecord& r) {
+  StatementReset reset(s.insert_blob);
+  s.insert_blob.bind_int64(1, blob_key(ref, static_cast<std::int64_t>(r.cursor)));
+  s.insert_blob.bind_int64(2, ref);
+  s.insert_blob.bind_blob(3, r.blob_id.view());
+  s.insert_blob.bind_blob(4, r.sender_id.view());
+  s.insert_blob.bind_int64(5, to_sql_int(r.timestamp_ms));
+  s.insert_blob.bind_int64(6, to_sql_int(r.expires_at_ms));
+  if (int rc = s.insert_blob.bind_blob(7, *r.payload); rc != SQLITE_OK) return s.db.error(rc, "bind payload");
+  if (int rc = s.insert_blob.step(); rc != SQLITE_DONE) return s.db.error(rc, "insert blob", write_failure_code(rc));
+  return sqlite3_changes(s.db.get()) == 1;
+}
+
+Status update_group(SqliteWriter::Statements& s, std::int64_t ref, Cursor max_cursor, std::int64_t bytes,
+                    std::int64_t blobs) {
+  StatementReset reset(s.update_group);
+  s.update_group.bind_int64(1, ref);
+  s.update_group.bind_int64(2, static_cast<std::int64_t>(max_cursor));
+  s.update_group.bind_int64(3, bytes);
+  s.update_group.bind_int64(4, blobs);
+  if (int rc = s.update_group.step(); rc != SQLITE_DONE) return s.db.error(rc, "update group", write_failure_code(rc));
+  return Status::ok();
+}
+
+struct GroupRow {
+  std::int64_t ref = 0;  // 0: no row
+  Cursor max_cursor = 0;
+  std::int64_t bytes_used = 0;
+};
+
+Result<GroupRow> select_group(SqliteWriter::Statements& s, const GroupId& group_id) {
+  StatementReset reset(s.select_group);
+  s.select_group.bind_blob(1, group_id.view());
+  const int rc = s.select_group.step();
+  if (rc == SQLITE_DONE) return GroupRow{};
+  if (rc != SQLITE_ROW) return s.db.error(rc, "group lookup", Code::kInternal);
+  return GroupRow{s.select_group.column_int64(0), static_cast<Cursor>(s.select_group.column_int64(1)),
+                  s.select_group.column_int64(2)};
+}
+
+// Inserts the group's row inside the caller's transaction; returns its ref.
+Result<std::int64_t> insert_group(SqliteWriter::Statements& s, const GroupId& group_id, std::uint64_t now_ms) {
+  StatementReset reset(s.insert_group);
+  s.insert_group.bind_blob(1, group_id.view());
+  s.insert_group.bind_int64(2, to_sql_int(now_ms));
+  if (int rc = s.insert_group.step(); rc != SQLITE_DONE) return s.db.error(rc, "insert group", write_failure_code(rc));
+  return sqlite3_last_insert_rowid(s.db.get());
+}
+
+// The stored (cursor, timestamp) of a blob already in SQLite, for a retried push.
+Result<std::optional<PushResult>> find_stored(SqliteWriter::Statements& s, std::int64_t ref, const BlobId& blob_id) {
+  StatementReset reset(s.select_duplicate);
+  s.select_duplicate.bind_int64(1, ref);
+  s.select_duplicate.bind_blob(2, blob_id.view());
+  const int rc = s.select_duplicate.step();
+  if (rc == SQLITE_DONE) return std::optional<PushResult>();
+  if (rc != SQLITE_ROW) return s.db.error(rc, "duplicate lookup", Code::kInternal);
+  return std::optional<PushResult>(PushResult{cursor_of_key(s.select_duplicate.column_int64(0)),
+                                              static_cast<std::uint64_t>(s.select_duplicate.column_int64(1)), true});
+}
+
+}  // namespace
+
+Result<SqliteWriter::CachedGroup*> SqliteWriter::cached_group(const GroupId& group_id, std::uint64_t now_ms) {
+  if (auto it = group_cache_.find(group_id); it != group_cache_.end()) return &it->second;
+  Statements& s = *s_;
+  auto row = select_group(s, group_id);
+  if (!row) return row.error();
+  if (row->ref == 0) {
+    const StoreLimits lim = limits();
+    if (lim.max_groups != 0 && group_count() >= lim.max_groups) {
+      return Status(Code::kStorageFull, "the relay has reached its limit of " + std::to_string(lim.max_groups) + " groups");
+    }
+    // The row comes first, in its own transaction: a group with pending blobs always has one.
+    if (auto st = step_done(s.begin, s.db, "begin"); !st) return st;
+    auto ref = insert_group(s, group_id, now_ms);
+    Status st = ref ? step_done(s.commit, s.db, "commit") : ref.error();
+    if (!st) {
+      s.db.rollback_if_open();
+      return st;
+    }
+    row->ref = *ref;
+    group_count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (row->ref <= 0 || row->ref > kMaxGroupRef) return Status(Code::kStorageFull, "relay group table is full");
+  const PendingSummary pending = pending_->summary(group_id);
+  CachedGroup group{row->ref, std::max(row->max_cursor, pending.max_cursor),
+                    row->bytes_used + static_cast<std::int64_t>(pending.bytes)};
+  return &group_cache_.insert_or_assign(group_id, group).first->second;
+}
+
+void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
+  Statements& s = *s_;
+  const StoreLimits lim = limits();
+  std::vector<JournalRecord> records;
+  records.reserve(ops.size());
+  std::int64_t added_bytes = 0;
+
+  for (WriteOp& write : ops) {
+    PushOp& op = std::get<PushOp>(write);
+    PushRequest& req = op.request;
+    auto found = cached_group(req.group_id, req.timestamp_ms);
+    if (!found) {
+      op.result.emplace(found.error());
+      continue;
+    }
+    CachedGroup& group = **found;
+
+    // A retried push is answered with the stored cursor, whatever the limits say now.
+    if (auto pending = pending_->find(req.group_id, req.blob_id)) {
+      op.result.emplace(PushResult{pending->first, pending->second, true});
+      continue;
+    }
+    const auto in_batch = std::find_if(records.begin(), records.end(), [&](const JournalRecord& r) {
+      return r.group_id == req.group_id && r.blob_id == req.blob_id;
+    });
+    if (in_batch != records.end()) {
+      op.result.emplace(PushResult{in_batch->cursor, in_batch->timestamp_ms, true});
+      continue;
+    }
+    auto stored = find_stored(s, group.ref, req.blob_id);
+    if (!stored || *stored) {
+      op.result.emplace(stored ? Result<PushResult>(**stored) : Result<PushResult>(stored.error()));
+      continue;
+    }
+
+    const auto size = static_cast<std::int64_t>(req.payload.size());
+    const auto total = static_cast<std::int64_t>(total_bytes()) + added_bytes;
+    if (!apply_refusal_.is_ok()) {
+      op.result.emplace(apply_refusal_);
+    } else if (lim.group_quota_bytes != 0 && group.bytes_used + size > static_cast<std::int64_t>(lim.group_quota_bytes)) {
+      op.result.emplace(Status(Code::kGroupQuotaExceeded, "the group's storage quota of " +
+                                                              std::to_string(lim.group_quota_bytes) + " bytes is used up"));
+    } else if (lim.storage_cap_bytes != 0 && total + size > static_cast<std::int64_t>(lim.storage_cap_bytes)) {
+      op.result.emplace(Status(Code::kStorageFull, "the relay's storage is full"));
+    } else if (group.max_cursor >= static_cast<Cursor>(kMaxCursor)) {
+      op.result.emplace(Status(Code::kStorageFull, "group cursor space exhausted"));
+    }
+    if (op.result) continue;
+
+    group.max_cursor += 1;
+    group.bytes_used += size;
+    added_bytes += size;
+    records.push_back(JournalRecord{req.group_id, req.blob_id, req.sender_id, group.max_cursor, req.timestamp_ms,
+                                    req.expires_at_ms, std::make_shared<const Bytes>(std::move(req.payload))});
+    op.result.emplace(PushResult{group.max_cursor, req.timestamp_ms, false});
+  }
+  if (records.empty()) return;
+
+  if (Status st = journal_->append(records); !st) {
+    // Nothing of this run was acknowledged: its cursors are free again (the cache reloads
+    // without them) and every push that was to be stored fails.
+    spdlog::error("store: {} push(es) not journaled: {}", records.size(), st.message());
+    for (const JournalRecord& r : records) group_cache_.erase(r.group_id);
+    for (WriteOp& write : ops) {
+      PushOp& op = std::get<PushOp>(write);
+      if (op.result && op.result->has_value() && !op.result->value().duplicate) op.result.emplace(st);
+    }
+    return;
+  }
+  total_bytes_.fetch_add(static_cast<std::uint64_t>(added_bytes), std::memory_order_relaxed);
+  if (pending_->empty()) oldest_pending_ = Clock::now();
+  pending_->add(std::move(records));
+}
+
+std::optional<Clock::time_point> SqliteWriter::apply_deadline() const {
+  if (pending_->empty()) return std::nullopt;
+  if (!apply_refusal_.is_ok()) return apply_retry_at_;
+  return oldest_pending_ + std::chrono::milliseconds(options_.apply_delay_ms);
+}
+
+bool SqliteWriter::apply_due(Clock::time_point now) const {
+  const auto deadline = apply_deadline();
+  if (!deadline) return false;
+  if (!apply_refusal_.is_ok()) return now >= *deadline;
+  const PendingTotals totals = pending_->totals();
+  return totals.blobs >= options_.apply_max_blobs || totals.bytes >= options_.apply_max_bytes || now >= *deadline;
+}
+
+Status SqliteWriter::apply_pending() {
+  Statements& s = *s_;
+  if (!pending_->empty()) {
+    Status st = step_done(s.begin, s.db, "apply: begin");
+    // The writer is the only thread that changes the pending blobs: it may read them unlocked.
+    pending_->for_each_group([&](const GroupId& group_id, const std::vector<JournalRecord>& blobs, Cursor max_cursor) {
+      if (!st) return;
+      auto found = cached_group(group_id, 0);
+      if (!found) {
+        st = found.error();
+        return;
+      }
+      std::int64_t bytes = 0;
+      std::int64_t added = 0;
+      for (const JournalRecord& r : blobs) {
+        auto inserted = insert_blob(s, (*found)->ref, r);
+        if (!inserted) {
+          st = inserted.error();
+          return;
+        }
+        if (*inserted) {
+          bytes += static_cast<std::int64_t>(r.payload->size());
+          ++added;
+        }
+      }
+      st = update_group(s, (*found)->ref, max_cursor, bytes, added);
+    });
+    if (st) {
+      // Readers see the blobs either pending or committed, never both or neither.
+      auto guard = pending_->lock();
+      st = step_done(s.commit, s.db, "apply: commit");
+      if (st) pending_->clear_locked();
+    }
+    if (!st) {
+      s.db.rollback_if_open();
+      if (apply_refusal_.is_ok()) {
+        spdlog::error("store: cannot apply {} pending push(es), new pushes are refused until it works: {}",
+                      pending_->totals().blobs, st.message());
+      }
+      apply_refusal_ = Status(st.code() == Code::kStorageFull ? Code::kStorageFull : Code::kInternal,
+                              st.code() == Code::kStorageFull ? "the relay's storage is full"
+                                                              : "the relay cannot store pushes right now");
+      apply_retry_at_ = Clock::now() + kApplyRetryDelay;
+      return st;
+    }
+    if (!apply_refusal_.is_ok()) spdlog::info("store: pending pushes applied, accepting pushes again");
+    apply_refusal_ = Status::ok();
+  }
+  // Everything journaled is in SQLite now.
+  if (journal_->size_bytes() > 0) {
+    if (Status st = journal_->clear(); !st) {
+      spdlog::error("store: cannot empty the push journal: {}", st.message());
+      return st;
+    }
+  }
+  return Status::ok();
+}
+
+void SqliteWriter::close_journal() {
+  if (!journal_) return;
+  if (Status st = apply_pending(); !st) {
+    spdlog::error("store: pending pushes stay in the push journal for the next start: {}", st.message());
+    return;
+  }
+  journal_->remove();
+  journal_.reset();
+}
+
+Status SqliteWriter::replay_journal(std::uint64_t epoch) {
+  auto journal = PushJournal::open(journal_path_for(options_.path), epoch, options_.durability == Durability::kFull);
+  if (!journal) return journal.error();
+  journal_.emplace(std::move(*journal));
+  auto records = journal_->read_all();
+  if (!records) return records.error();
+  if (records->empty()) return journal_->clear();
+
+  // Records whose cursor SQLite already has were applied before the crash; the rest must follow
+  // each group's max_cursor without a gap.
+  Statements& s = *s_;
+  struct Replayed {
+    GroupRow row;
+    Cursor next = 0;
+    std::int64_t bytes = 0;
+    std::int64_t blobs = 0;
+  };
+  std::unordered_map<GroupId, Replayed, FixedIdHash> groups;
+  std::uint64_t applied = 0;
+  const auto now_ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  Status st = step_done(s.begin, s.db, "replay: begin");
+  for (const JournalRecord& r : *records) {
+    if (!st) break;
+    auto it = groups.find(r.group_id);
+    if (it == groups.end()) {
+      auto row = select_group(s, r.group_id);
+      if (!row) {
+        st = row.error();
+        break;
+      }
+      if (row->ref == 0) {
+        auto ref = insert_group(s, r.group_id, r.timestamp_ms);
+        if (!ref) {
+          st = ref.error();
+          break;
+        }
+        row->ref = *ref;
+      }
+      it = groups.emplace(r.group_id, Replayed{*row, row->max_cursor + 1, 0, 0}).first;
+    }
+    Replayed& g = it->second;
+    if (r.cursor < g.next) continue;
+    if (r.cursor != g.next) {
+      st = Status(Code::kStorageError, "push journal '" + journal_->path() + "' skips from cursor " +
+                                           std::to_string(g.next - 1) + " to " + std::to_string(r.cursor) +
+                                           " in a group; refusing to start rather than leave a hole");
+      break;
+    }
+    g.next = r.cursor + 1;
+    // Cleanup may have dropped it from memory already; either way its cursor stays used.
+    if (r.expires_at_ms <= now_ms) continue;
+    auto inserted = insert_blob(s, g.row.ref, r);
+    if (!inserted) {
+      st = inserted.error();
+      break;
+    }
+    if (*inserted) {
+      g.bytes += static_cast<std::int64_t>(r.payload->size());
+      ++g.blobs;
+      ++applied;
+    }
+  }
+  for (const auto& [group_id, g] : groups) {
+    if (!st) break;
+    if (g.next - 1 > g.row.max_cursor) st = update_group(s, g.row.ref, g.next - 1, g.bytes, g.blobs);
+  }
+  if (st) st = step_done(s.commit, s.db, "replay: commit");
+  if (!st) {
+    s.db.rollback_if_open();
+    return Status(Code::kStorageError, "cannot replay the push journal: " + st.message());
+  }
+  if (applied > 0) spdlog::info("store: recovered {} acknowledged push(es) from the push journal", applied);
+  return journal_->clear();
+}
+
+}  // namespace blindsync::relay::sqlite

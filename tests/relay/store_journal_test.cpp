@@ -1,0 +1,314 @@
+// The push journal (store/push_journal.h) and what the store does with it: reads that see pending
+// blobs, a crash before they reached SQLite, and replays that must neither lose, duplicate nor
+// leave a hole.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "store/push_journal.h"
+#include "store/store.h"
+#include "store_fixture.h"
+
+namespace {
+
+using namespace blindsync;
+using namespace blindsync::relay;
+using namespace blindsync::relay::test;
+using relay::sqlite::JournalRecord;
+using relay::sqlite::PushJournal;
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kEpoch = 0x1234'5678'9abc'def0;
+
+JournalRecord record_n(const GroupId& group, std::uint32_t n, Cursor cursor, std::uint64_t expires = kNever) {
+  return JournalRecord{group, blob_n(n), device_n(static_cast<std::uint8_t>(n % 5)), cursor, kNow + n, expires,
+                       std::make_shared<const Bytes>(payload_n(n, 40 + n % 300))};
+}
+
+void check_same(const std::vector<JournalRecord>& got, const std::vector<JournalRecord>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("record " << i);
+    CHECK(got[i].group_id == want[i].group_id);
+    CHECK(got[i].blob_id == want[i].blob_id);
+    CHECK(got[i].sender_id == want[i].sender_id);
+    CHECK(got[i].cursor == want[i].cursor);
+    CHECK(got[i].timestamp_ms == want[i].timestamp_ms);
+    CHECK(got[i].expires_at_ms == want[i].expires_at_ms);
+    CHECK(*got[i].payload == *want[i].payload);
+  }
+}
+
+std::vector<JournalRecord> read_journal(const std::string& path, std::uint64_t epoch = kEpoch) {
+  auto journal = PushJournal::open(path, epoch, true);
+  if (!journal) FAIL("open: " << journal.error().message());
+  auto records = journal->read_all();
+  if (!records) FAIL("read_all: " << records.error().message());
+  return std::move(*records);
+}
+
+StoreOptions options_at(const std::string& path) {
+  StoreOptions options;
+  options.path = path;
+  options.durability = Durability::kFull;
+  return options;
+}
+
+std::vector<Cursor> pulled_cursors(Store& store, const GroupId& group) {
+  std::vector<Cursor> cursors;
+  Cursor after = 0;
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto page = store.pull(group, after, 64, kNow);
+    if (!page) FAIL("pull: " << page.error().message());
+    for (const auto& blob : page->blobs) cursors.push_back(after = blob.cursor);
+    if (!page->has_more) break;
+  }
+  return cursors;
+}
+
+std::vector<Cursor> one_to(Cursor n) {
+  std::vector<Cursor> v;
+  for (Cursor c = 1; c <= n; ++c) v.push_back(c);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file
+
+TEST_CASE("journal: records read back exactly as appended, across appends and reopen", "[store][journal]") {
+  TempDir dir;
+  const std::string path = dir.file("relay.db-pushlog");
+  std::vector<JournalRecord> written;
+  {
+    auto journal = PushJournal::open(path, kEpoch, true);
+    REQUIRE(journal);
+    for (std::uint32_t batch = 0; batch < 3; ++batch) {
+      std::vector<JournalRecord> records;
+      for (std::uint32_t i = 0; i < 7; ++i) records.push_back(record_n(group_n(batch), batch * 100 + i, i + 1));
+      REQUIRE(journal->append(records).is_ok());
+      written.insert(written.end(), records.begin(), records.end());
+    }
+    check_same(journal->read_all().value(), written);
+  }
+  struct stat info {};
+  REQUIRE(::stat(path.c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0600);
+  check_same(read_journal(path), written);
+}
+
+TEST_CASE("journal: a torn or damaged tail is cut off, everything before it is kept", "[store][journal]") {
+  TempDir dir;
+  const std::string path = dir.file("relay.db-pushlog");
+  std::vector<JournalRecord> written;
+  for (std::uint32_t i = 0; i < 5; ++i) written.push_back(record_n(group_n(1), i, i + 1));
+  {
+    auto journal = PushJournal::open(path, kEpoch, true);
+    REQUIRE(journal);
+    REQUIRE(journal->append(written).is_ok());
+  }
+  const auto full_size = fs::file_size(path);
+
+  SECTION("the last record is short") {
+    fs::resize_file(path, full_size - 3);
+    check_same(read_journal(path), {written.begin(), written.end() - 1});
+  }
+  SECTION("garbage follows the last record") {
+    std::ofstream(path, std::ios::binary | std::ios::app) << std::string(100, '\x7f');
+    check_same(read_journal(path), written);
+  }
+  SECTION("a byte of the third record's payload flipped") {
+    // 16-byte header, then each record: 12-byte header + 104-byte fixed body + payload.
+    std::uint64_t offset = 16;
+    for (int i = 0; i < 2; ++i) offset += 12 + 104 + written[static_cast<std::size_t>(i)].payload->size();
+    offset += 12 + 104 + 5;
+    std::fstream file(path, std::ios::binary | std::ios::in | std::ios::out);
+    file.seekg(static_cast<std::streamoff>(offset));
+    char byte = 0;
+    file.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x01);
+    file.seekp(static_cast<std::streamoff>(offset));
+    file.write(&byte, 1);
+    file.close();
+    check_same(read_journal(path), {written.begin(), written.begin() + 2});
+  }
+}
+
+TEST_CASE("journal: records of another database refuse the open; an empty journal of one is taken over",
+          "[store][journal]") {
+  TempDir dir;
+  const std::string path = dir.file("relay.db-pushlog");
+  {
+    auto journal = PushJournal::open(path, kEpoch, true);
+    REQUIRE(journal);
+  }
+  CHECK(PushJournal::open(path, kEpoch + 1, true).has_value());  // header only: nothing to lose
+  CHECK(read_journal(path, kEpoch + 1).empty());
+  {
+    auto journal = PushJournal::open(path, kEpoch + 1, true);
+    REQUIRE(journal);
+    std::vector<JournalRecord> records{record_n(group_n(1), 1, 1)};
+    REQUIRE(journal->append(records).is_ok());
+  }
+  auto foreign = PushJournal::open(path, kEpoch, true);
+  REQUIRE_FALSE(foreign.has_value());
+  CHECK(foreign.error().message().find("another database") != std::string::npos);
+  CHECK(read_journal(path, kEpoch + 1).size() == 1);  // the refused open changed nothing
+
+  std::ofstream(dir.file("not-a-journal"), std::ios::binary) << "hello, this is some other file";
+  auto other = PushJournal::open(dir.file("not-a-journal"), kEpoch, true);
+  REQUIRE_FALSE(other.has_value());
+  CHECK(other.error().message().find("not a push journal") != std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store
+
+TEST_CASE("store: pushes still pending in the journal are served by pull, max_cursor and stats", "[store][journal]") {
+  TempDir dir;
+  StoreOptions options = options_at(dir.file("relay.db"));
+  options.apply_delay_ms = 600000;  // nothing reaches SQLite by time during the test
+  auto opened = open_sqlite_store(options);
+  REQUIRE(opened);
+  Store& store = **opened;
+  const GroupId g = group_n(1);
+  for (std::uint32_t i = 1; i <= 150; ++i) {
+    PushRequest request{g, blob_n(i), device_n(1), payload_n(i, 100), kNow, i == 7 ? kNow - 1 : kNever};
+    auto r = push_sync(store, std::move(request));
+    REQUIRE(r);
+    CHECK(r->cursor == i);
+  }
+  RawDb raw(options.path);
+  CHECK(raw.integer("SELECT count(*) FROM blobs") == 0);  // all still pending
+  CHECK(store.max_cursor(g).value() == 150);
+  const auto stats = store.stats().value();
+  CHECK(stats.blobs == 150);
+  CHECK(stats.bytes == 150 * 100);
+  auto cursors = pulled_cursors(store, g);
+  std::vector<Cursor> want = one_to(150);
+  want.erase(want.begin() + 6);  // blob 7 expired at kNow - 1
+  CHECK(cursors == want);
+  // A retried push of a pending blob is answered with its cursor.
+  auto retry = push_sync(store, PushRequest{g, blob_n(42), device_n(1), payload_n(42, 100), kNow, kNever});
+  REQUIRE(retry);
+  CHECK(retry->duplicate);
+  CHECK(retry->cursor == 42);
+  // A DELETE of a pending blob works (it is applied first).
+  std::promise<Result<DeleteResult>> deleted;
+  store.submit_delete(DeleteRequest{g, blob_n(10), device_n(1), false},
+                      [&](Result<DeleteResult> r) { deleted.set_value(std::move(r)); });
+  auto removed = deleted.get_future().get();
+  REQUIRE(removed);
+  CHECK(removed->removed);
+  CHECK(raw.integer("SELECT count(*) FROM blobs") == 149);
+  CHECK(store.stats().value().blobs == 149);
+}
+
+TEST_CASE("store: acknowledged pushes a crash kept from SQLite are replayed once, and cursors go on",
+          "[store][journal][crash]") {
+  TempDir dir;
+  const std::string path = dir.file("relay.db");
+  const GroupId groups[] = {group_n(1), group_n(2), group_n(3)};
+  constexpr std::uint32_t kPerGroup = 120;
+
+  // A child process pushes, waits for every ack, and dies without closing the store: no apply,
+  // no clean shutdown. (fork: the store's threads exist only in the child.)
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    StoreOptions options = options_at(path);
+    options.apply_max_blobs = 100;    // some blobs reach SQLite before the crash, the rest do not
+    options.apply_delay_ms = 600000;
+    auto opened = open_sqlite_store(options);
+    if (!opened) ::_exit(3);
+    for (std::uint32_t i = 1; i <= kPerGroup; ++i) {
+      for (std::uint32_t g = 0; g < 3; ++g) {
+        auto r = push_sync(**opened, PushRequest{groups[g], blob_n(g * 1000 + i), device_n(1),
+                                                 payload_n(g * 1000 + i, 200), kNow, kNever});
+        if (!r || r->cursor != i) ::_exit(4);
+      }
+    }
+    ::_exit(0);  // the store object is never destroyed
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  {
+    RawDb raw(path);
+    const auto in_sqlite = raw.integer("SELECT count(*) FROM blobs");
+    INFO("blobs in SQLite at the crash: " << in_sqlite);
+    CHECK(in_sqlite < 3 * kPerGroup);  // the crash left some only in the journal
+    CHECK(fs::file_size(path + "-pushlog") > 16);
+  }
+
+  auto opened = open_sqlite_store(options_at(path));
+  REQUIRE(opened);
+  Store& store = **opened;
+  for (std::uint32_t g = 0; g < 3; ++g) {
+    INFO("group " << g);
+    CHECK(pulled_cursors(store, groups[g]) == one_to(kPerGroup));
+    auto page = store.pull(groups[g], kPerGroup - 1, 1, kNow).value();
+    REQUIRE(page.blobs.size() == 1);
+    CHECK(page.blobs[0].payload == payload_n(g * 1000 + kPerGroup, 200));
+    auto next = push_sync(store, PushRequest{groups[g], blob_n(9999), device_n(1), payload_n(1, 10), kNow, kNever});
+    REQUIRE(next);
+    CHECK(next->cursor == kPerGroup + 1);
+  }
+  CHECK(store.stats().value().blobs == 3 * (kPerGroup + 1));
+  store.close();
+  CHECK_FALSE(fs::exists(path + "-pushlog"));  // a clean close leaves nothing to replay
+  RawDb raw(path);
+  CHECK(raw.integer("SELECT count(*) FROM blobs") == 3 * (kPerGroup + 1));
+}
+
+TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs but keeps their cursors, and refuses "
+          "a hole",
+          "[store][journal][crash]") {
+  TempDir dir;
+  const std::string path = dir.file("relay.db");
+  const GroupId g = group_n(1);
+  std::uint64_t epoch = 0;
+  {
+    auto store = open_sqlite_store(options_at(path)).value();
+    epoch = store->epoch();
+    for (std::uint32_t i = 1; i <= 3; ++i) REQUIRE(push_sync(*store, PushRequest{g, blob_n(i), device_n(1), payload_n(i), kNow, kNever}));
+    store->close();
+  }
+  const std::string journal_path = path + "-pushlog";
+
+  SECTION("records SQLite has are skipped (a crash between apply and emptying the journal)") {
+    {
+      auto journal = PushJournal::open(journal_path, epoch, true).value();
+      std::vector<JournalRecord> records;
+      for (std::uint32_t i = 1; i <= 5; ++i) records.push_back(record_n(g, i, i));
+      records[3].expires_at_ms = 1;  // cursor 4 expired long ago
+      REQUIRE(journal.append(records).is_ok());
+    }
+    auto store = open_sqlite_store(options_at(path)).value();
+    CHECK(pulled_cursors(*store, g) == std::vector<Cursor>{1, 2, 3, 5});
+    CHECK(store->max_cursor(g).value() == 5);
+    CHECK(push_sync(*store, PushRequest{g, blob_n(77), device_n(1), payload_n(77), kNow, kNever})->cursor == 6);
+    CHECK(store->stats().value().blobs == 5);
+  }
+  SECTION("a record past a hole refuses the start and keeps the journal") {
+    {
+      auto journal = PushJournal::open(journal_path, epoch, true).value();
+      std::vector<JournalRecord> records{record_n(g, 9, 9)};
+      REQUIRE(journal.append(records).is_ok());
+    }
+    auto refused = open_sqlite_store(options_at(path));
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().message().find("skips from cursor 3 to 9") != std::string::npos);
+    CHECK(read_journal(journal_path, epoch).size() == 1);
+  }
+}
+
+}  // namespace
