@@ -7,9 +7,12 @@
 namespace blindsync::relay::sqlite {
 
 void PendingBlobs::add(std::vector<JournalRecord> records) {
+  const auto now = std::chrono::steady_clock::now();
   std::lock_guard guard(mutex_);
   for (JournalRecord& record : records) {
-    Group& group = groups_[record.group_id];
+    auto [it, created] = groups_.try_emplace(record.group_id);
+    Group& group = it->second;
+    if (created) group.first_added = now;
     const std::uint64_t size = record.payload->size();
     group.by_blob_id.emplace(record.blob_id, group.blobs.size());
     group.max_cursor = std::max(group.max_cursor, record.cursor);
@@ -20,9 +23,40 @@ void PendingBlobs::add(std::vector<JournalRecord> records) {
   }
 }
 
-void PendingBlobs::clear_locked() {
-  groups_.clear();
-  totals_ = PendingTotals{};
+void PendingBlobs::erase_locked(const std::vector<GroupId>& groups) {
+  for (const GroupId& group_id : groups) {
+    const auto it = groups_.find(group_id);
+    if (it == groups_.end()) continue;
+    totals_.blobs -= it->second.blobs.size();
+    totals_.bytes -= it->second.bytes;
+    groups_.erase(it);
+  }
+}
+
+std::vector<GroupId> PendingBlobs::oldest_groups(std::size_t min_blobs, std::size_t min_bytes) const {
+  std::vector<std::pair<std::chrono::steady_clock::time_point, const GroupId*>> order;
+  order.reserve(groups_.size());
+  for (const auto& [group_id, group] : groups_) order.emplace_back(group.first_added, &group_id);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<GroupId> picked;
+  std::size_t blobs = 0;
+  std::size_t bytes = 0;
+  for (const auto& [added, group_id] : order) {
+    if (blobs >= min_blobs || bytes >= min_bytes) break;
+    const Group& group = groups_.at(*group_id);
+    blobs += group.blobs.size();
+    bytes += group.bytes;
+    picked.push_back(*group_id);
+  }
+  return picked;
+}
+
+std::optional<std::chrono::steady_clock::time_point> PendingBlobs::oldest_added() const {
+  std::optional<std::chrono::steady_clock::time_point> oldest;
+  for (const auto& [group_id, group] : groups_) {
+    if (!oldest || group.first_added < *oldest) oldest = group.first_added;
+  }
+  return oldest;
 }
 
 std::optional<std::pair<Cursor, std::uint64_t>> PendingBlobs::find(const GroupId& group_id,

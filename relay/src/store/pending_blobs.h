@@ -1,16 +1,17 @@
 // PendingBlobs: acknowledged pushes that are in the push journal but not yet in SQLite (private
-// to relay/src/store). The writer adds each journaled batch and clears the whole set once it has
-// copied it into SQLite; readers merge it into what they read from SQLite, so a blob is visible
+// to relay/src/store). The writer adds each journaled batch and forgets a group's blobs once it has
+// copied them into SQLite (whole groups at a time, oldest first); readers merge it into what they read from SQLite, so a blob is visible
 // to PULL, max_cursor and stats from the moment it is acknowledged.
 //
 // Per group the blobs are kept in cursor order; they always follow everything the group has in
-// SQLite (the writer applies all of them at once, oldest first).
+// SQLite (the writer applies all of a group's pending blobs in one transaction).
 //
 // Thread-safety: every method may be called from any thread; mutations come from the store's
 // writer thread only. `lock()` lets the writer hold readers off while it commits and clears, so a
 // reader never sees a blob in both places or in neither.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -39,20 +40,29 @@ class PendingBlobs {
  public:
   // Writer: a journaled batch (ascending cursor within each group).
   void add(std::vector<JournalRecord> records);
-  // Writer: forgets everything (after it reached SQLite). The caller holds lock().
-  void clear_locked();
+  // Writer: forgets these groups' pending blobs (after they reached SQLite). The caller holds lock().
+  void erase_locked(const std::vector<GroupId>& groups);
   std::unique_lock<std::mutex> lock() const { return std::unique_lock(mutex_); }
+
+  // Writer: the groups whose pending blobs wait longest, oldest first, until they hold at least
+  // min_blobs blobs or min_bytes bytes (all groups if there are not that many).
+  std::vector<GroupId> oldest_groups(std::size_t min_blobs, std::size_t min_bytes) const;
+  // Writer: when the oldest pending blob was added (nullopt: nothing pending).
+  std::optional<std::chrono::steady_clock::time_point> oldest_added() const;
 
   // Writer: removes the blobs that expired at now_ms (cleanup). The group keeps its max_cursor,
   // so the cursors stay used. Returns (blobs, payload bytes) removed.
   std::pair<std::uint64_t, std::uint64_t> remove_expired(std::uint64_t now_ms);
 
-  // Writer: every group with its pending blobs and its highest assigned cursor (which may belong
+  // Writer: these groups with their pending blobs and highest assigned cursor (which may belong
   // to a blob already removed as expired). The writer is the only mutator, so it may read without
   // the lock; readers never modify.
   template <typename Fn>
-  void for_each_group(Fn&& fn) const {
-    for (const auto& [group_id, group] : groups_) fn(group_id, group.blobs, group.max_cursor);
+  void for_each_group(const std::vector<GroupId>& groups, Fn&& fn) const {
+    for (const GroupId& group_id : groups) {
+      const auto it = groups_.find(group_id);
+      if (it != groups_.end()) fn(group_id, it->second.blobs, it->second.max_cursor);
+    }
   }
 
   // The stored (cursor, timestamp) of a pending blob, for a retried push.
@@ -81,6 +91,7 @@ class PendingBlobs {
     std::unordered_map<BlobId, std::size_t, FixedIdHash> by_blob_id;  // index into blobs
     std::uint64_t bytes = 0;
     Cursor max_cursor = 0;
+    std::chrono::steady_clock::time_point first_added;  // when its oldest pending blob came
   };
 
   mutable std::mutex mutex_;

@@ -232,6 +232,8 @@ Result<std::vector<JournalRecord>> PushJournal::read_all() const {
   return records;
 }
 
+bool PushJournal::has_records() const noexcept { return size_ > kHeaderBytes; }
+
 void PushJournal::remove() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;

@@ -71,6 +71,7 @@ class PushJournal {
   void remove();
 
   std::uint64_t size_bytes() const noexcept { return size_; }
+  bool has_records() const noexcept;
   const std::string& path() const noexcept { return path_; }
 
  private:

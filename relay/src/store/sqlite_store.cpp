@@ -535,7 +535,7 @@ class SqliteStore final : public Store {
         for (WriteOp& op : batch) sqlite::complete(op);
         checkpointer_->restart_if_due();
       }
-      if (writer_->apply_due(std::chrono::steady_clock::now())) (void)writer_->apply_pending();
+      if (writer_->apply_due(std::chrono::steady_clock::now())) (void)writer_->apply_pending(/*everything=*/false);
       if (cleanup) {
         Status status;
         if (stopping) {

@@ -459,7 +459,7 @@ bool SqliteWriter::delete_needs_apply(std::span<WriteOp> ops) const {
 
 void SqliteWriter::write_sql_batch(std::span<WriteOp> ops) {
   // A DELETE of a blob still pending needs it in SQLite first.
-  Status outcome = delete_needs_apply(ops) ? apply_pending() : Status::ok();
+  Status outcome = delete_needs_apply(ops) ? apply_pending(/*everything=*/true) : Status::ok();
   BatchRunner runner(*s_, limits(), group_count(), *pending_);
   try {
     if (outcome) outcome = runner.run(ops);
@@ -520,7 +520,7 @@ Result<std::pair<std::int64_t, std::int64_t>> remove_doomed(SqliteWriter::Statem
 bool SqliteWriter::cleanup_step(CleanupJob& job, Status& status) {
   // Cleanup works on SQLite: pending blobs join it first. If that fails (a full disk), cleanup
   // goes on anyway, since what it removes is how space comes back.
-  if (!pending_->empty()) (void)apply_pending();
+  if (!pending_->empty()) (void)apply_pending(/*everything=*/true);
   // Cleanup changes groups' byte counts: the cache reloads them.
   group_cache_.clear();
   Statements& s = *s_;

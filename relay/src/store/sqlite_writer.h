@@ -6,8 +6,8 @@
 // group state, is appended to the push journal in one write (fdatasync with durability full) and
 // added to the pending blobs; only then are the pushes acknowledged. apply_pending() copies every
 // pending blob into SQLite in one large transaction (when enough is pending, when the oldest
-// waited apply_delay_ms, before a DELETE of a pending blob, before cleanup, at close), then
-// empties the journal. open() replays a journal left by a crash.
+// waited apply_delay_ms; everything before a DELETE of a pending blob, before cleanup, at close),
+// and empties the journal once nothing is pending. open() replays a journal left by a crash.
 //
 // Other writes run in ONE transaction per batch. Refusals that concern one request (a quota, NOT_BLOB_OWNER, a
 // full group) are that request's result and the rest of the batch commits; any SQLite error rolls
@@ -123,10 +123,11 @@ class SqliteWriter {
   std::optional<std::chrono::steady_clock::time_point> apply_deadline() const;
   // True when enough is pending, or the deadline passed.
   bool apply_due(std::chrono::steady_clock::time_point now) const;
-  // Copies every pending blob into SQLite in one transaction, then empties the journal. On
-  // failure the blobs stay pending (and journaled), and new pushes are refused with the error
-  // until an apply succeeds.
-  Status apply_pending();
+  // Copies pending blobs into SQLite in one transaction: every one (`everything`), or the oldest
+  // groups' up to about apply_max_blobs. Empties the journal once nothing is pending. On failure
+  // the blobs stay pending (and journaled), and new pushes are refused with the error until an
+  // apply succeeds.
+  Status apply_pending(bool everything);
   // At close: applies what is pending and deletes the journal (kept when the apply fails).
   void close_journal();
 
@@ -164,6 +165,8 @@ class SqliteWriter {
   // An error is the push's answer: a limit (STORAGE_FULL) or a storage fault.
   Result<CachedGroup*> cached_group(const GroupId& group_id, std::uint64_t now_ms);
   Status replay_journal(std::uint64_t epoch);
+  // One apply transaction for these groups; `durable`: fsynced even when relaxed sync would do.
+  Status apply_groups(const std::vector<GroupId>& groups, bool durable);
   bool delete_needs_apply(std::span<WriteOp> ops) const;
 
   std::unique_ptr<Statements> s_;

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -24,6 +25,8 @@ namespace blindsync::relay::sqlite {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kEverything = std::numeric_limits<std::size_t>::max();
 
 // How long pushes stay refused after an apply failed, before it is tried again.
 constexpr auto kApplyRetryDelay = std::chrono::milliseconds(200);
@@ -216,41 +219,60 @@ bool SqliteWriter::apply_due(Clock::time_point now) const {
   return totals.blobs >= options_.apply_max_blobs || totals.bytes >= options_.apply_max_bytes || now >= *deadline;
 }
 
-Status SqliteWriter::apply_pending() {
+Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durable) {
   Statements& s = *s_;
-  if (!pending_->empty()) {
-    Status st = step_done(s.begin, s.db, "apply: begin");
-    // The writer is the only thread that changes the pending blobs: it may read them unlocked.
-    pending_->for_each_group([&](const GroupId& group_id, const std::vector<JournalRecord>& blobs, Cursor max_cursor) {
-      if (!st) return;
-      auto found = cached_group(group_id, 0);
-      if (!found) {
-        st = found.error();
+  // With durability full, an apply that leaves blobs pending need not be fsynced: the journal,
+  // which is only emptied after a durable apply, still holds them. The fsync of that last apply
+  // makes the earlier ones durable too (the WAL is one file, written in order).
+  const bool relax = options_.durability == Durability::kFull && !durable;
+  if (relax) (void)s.db.exec("PRAGMA synchronous = NORMAL");
+  Status st = step_done(s.begin, s.db, "apply: begin");
+  // The writer is the only thread that changes the pending blobs: it may read them unlocked.
+  pending_->for_each_group(groups, [&](const GroupId& group_id, const std::vector<JournalRecord>& blobs,
+                                       Cursor max_cursor) {
+    if (!st) return;
+    auto found = cached_group(group_id, 0);
+    if (!found) {
+      st = found.error();
+      return;
+    }
+    std::int64_t bytes = 0;
+    std::int64_t added = 0;
+    for (const JournalRecord& r : blobs) {
+      auto inserted = insert_blob(s, (*found)->ref, r);
+      if (!inserted) {
+        st = inserted.error();
         return;
       }
-      std::int64_t bytes = 0;
-      std::int64_t added = 0;
-      for (const JournalRecord& r : blobs) {
-        auto inserted = insert_blob(s, (*found)->ref, r);
-        if (!inserted) {
-          st = inserted.error();
-          return;
-        }
-        if (*inserted) {
-          bytes += static_cast<std::int64_t>(r.payload->size());
-          ++added;
-        }
+      if (*inserted) {
+        bytes += static_cast<std::int64_t>(r.payload->size());
+        ++added;
       }
-      st = update_group(s, (*found)->ref, max_cursor, bytes, added);
-    });
-    if (st) {
-      // Readers see the blobs either pending or committed, never both or neither.
-      auto guard = pending_->lock();
-      st = step_done(s.commit, s.db, "apply: commit");
-      if (st) pending_->clear_locked();
     }
-    if (!st) {
-      s.db.rollback_if_open();
+    st = update_group(s, (*found)->ref, max_cursor, bytes, added);
+  });
+  if (st) {
+    // Readers see the blobs either pending or committed, never both or neither.
+    auto guard = pending_->lock();
+    st = step_done(s.commit, s.db, "apply: commit");
+    if (st) pending_->erase_locked(groups);
+  }
+  if (!st) s.db.rollback_if_open();
+  if (relax) (void)s.db.exec("PRAGMA synchronous = FULL");
+  return st;
+}
+
+Status SqliteWriter::apply_pending(bool everything) {
+  if (!pending_->empty()) {
+    // Oldest groups first, whole groups at a time, about apply_max_blobs per transaction: short
+    // enough that acks never wait long behind it, large enough that each group's pages are
+    // written once for many blobs. A journal grown past journal_max_bytes is emptied by applying
+    // everything (it can only be emptied when nothing is pending).
+    const bool all = everything || journal_->size_bytes() >= options_.journal_max_bytes;
+    const auto groups = all ? pending_->oldest_groups(kEverything, kEverything)
+                            : pending_->oldest_groups(options_.apply_max_blobs, options_.apply_max_bytes);
+    const bool last = groups.size() == pending_->group_count();
+    if (Status st = apply_groups(groups, last); !st) {
       if (apply_refusal_.is_ok()) {
         spdlog::error("store: cannot apply {} pending push(es), new pushes are refused until it works: {}",
                       pending_->totals().blobs, st.message());
@@ -263,9 +285,10 @@ Status SqliteWriter::apply_pending() {
     }
     if (!apply_refusal_.is_ok()) spdlog::info("store: pending pushes applied, accepting pushes again");
     apply_refusal_ = Status::ok();
+    oldest_pending_ = pending_->oldest_added().value_or(Clock::now());
   }
-  // Everything journaled is in SQLite now.
-  if (journal_->size_bytes() > 0) {
+  // When nothing is pending, everything journaled is in SQLite, durably.
+  if (pending_->empty() && journal_->has_records()) {
     if (Status st = journal_->clear(); !st) {
       spdlog::error("store: cannot empty the push journal: {}", st.message());
       return st;
@@ -276,7 +299,7 @@ Status SqliteWriter::apply_pending() {
 
 void SqliteWriter::close_journal() {
   if (!journal_) return;
-  if (Status st = apply_pending(); !st) {
+  if (Status st = apply_pending(/*everything=*/true); !st) {
     spdlog::error("store: pending pushes stay in the push journal for the next start: {}", st.message());
     return;
   }

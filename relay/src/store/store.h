@@ -54,11 +54,14 @@ struct StoreOptions {
   int checkpoint_passive_pages = 4096;
   int checkpoint_restart_pages = 65536;
   // Acknowledged pushes wait in the push journal (<path>-pushlog) and in memory until they are
-  // copied into SQLite in one transaction: once this many blobs or payload bytes are pending, or
-  // the oldest waited apply_delay_ms.
-  std::size_t apply_max_blobs = 4096;
-  std::size_t apply_max_bytes = 8u << 20;
+  // copied into SQLite, whole groups at a time, oldest first: once this many blobs or payload
+  // bytes are pending (and then about that many per transaction), or the oldest waited
+  // apply_delay_ms. The journal is emptied whenever nothing is pending, and everything is applied
+  // at once when it grew past journal_max_bytes.
+  std::size_t apply_max_blobs = 512;
+  std::size_t apply_max_bytes = 4u << 20;
   std::uint32_t apply_delay_ms = 50;
+  std::uint64_t journal_max_bytes = 64u << 20;
 };
 
 // Storage limits, checked by the writer before a write (0 = no limit).
