@@ -274,9 +274,7 @@ bool Hub::admit_frame(Peer& peer, ByteView bytes) {
   std::string message = global ? "the relay is receiving too many messages; retry later"
                                : "more than " + std::to_string(options_.relay.device_messages_per_minute) +
                                      " messages per minute from this device";
-  ++peer.strikes;
-  const std::uint32_t strikes_limit = options_.relay.rate_limit_strikes;
-  if (!peer.registered || (strikes_limit != 0 && peer.strikes >= strikes_limit)) {
+  if (strike_out(peer) || !peer.registered) {
     // Before HELLO there is no session to keep; after it, a client that keeps sending into a
     // closed bucket is abusing it.
     fail(peer, Code::kRateLimited, std::move(message), rid);
@@ -284,6 +282,11 @@ bool Hub::admit_frame(Peer& peer, ByteView bytes) {
     reply_error(peer, Code::kRateLimited, std::move(message), rid);
   }
   return false;
+}
+
+bool Hub::strike_out(Peer& peer) const {
+  const std::uint32_t limit = options_.relay.rate_limit_strikes;
+  return limit != 0 && ++peer.strikes >= limit;
 }
 
 void Hub::handle_frame(Peer& peer, Frame frame) {
@@ -501,7 +504,9 @@ void Hub::on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint
     if (code == Code::kInternal) {
       spdlog::error("push from session {} failed in the store: {}", session_id, result.error().to_string());
     } else {
-      spdlog::info("push from session {} refused: {}", session_id, result.error().to_string());
+      // Refusals (a quota, a full relay) are the client's answer and counted in /metrics; at
+      // info level a flood of them would flood the log from the store's writer thread.
+      spdlog::debug("push from session {} refused: {}", session_id, result.error().to_string());
     }
     // The detail of a storage fault stays in the log; the client only learns it was not its fault.
     send_error(*pusher, code, code == Code::kInternal ? "storage failure" : result.error().message(), rid);
@@ -631,8 +636,7 @@ void Hub::handle_ack(Peer& peer, const Ack& ack) {
     // A repeated, backwards or impossible ACK is an ordinary message: it costs a device token.
     if (rate_limiter_.check_device(peer.device_id, Clock::now()) != RateDecision::kAllowed) {
       metrics_->count_rate_limit(RateLimitKind::kDeviceMessages);
-      const std::uint32_t strikes_limit = options_.relay.rate_limit_strikes;
-      if (strikes_limit != 0 && ++peer.strikes >= strikes_limit) {
+      if (strike_out(peer)) {
         fail(peer, Code::kRateLimited, "too many useless ACKs from this device", 0);
       }
     }

@@ -133,6 +133,8 @@ class Hub {
                          std::optional<Bytes> inline_payload, Result<PushResult> result);
   // The rate limiter's verdict on one frame; false when the frame must not be handled.
   bool admit_frame(Peer& peer, ByteView bytes);
+  // Counts one more rate-limited message; true once the session used up rate_limit_strikes.
+  bool strike_out(Peer& peer) const;
   void start_cleanup(Clock::time_point now);
 
   // Sends ERROR and keeps the session.
