@@ -167,6 +167,9 @@ class SqliteWriter {
   Status replay_journal(std::uint64_t epoch);
   // One apply transaction for these groups; `durable`: fsynced even when relaxed sync would do.
   Status apply_groups(const std::vector<GroupId>& groups, bool durable);
+  // Makes the applies committed without an fsync durable (before the journal is emptied).
+  Status sync_applied();
+  Status clear_journal();
   bool delete_needs_apply(std::span<WriteOp> ops) const;
 
   std::unique_ptr<Statements> s_;
@@ -184,6 +187,7 @@ class SqliteWriter {
   std::unordered_map<GroupId, CachedGroup, FixedIdHash> group_cache_;
   std::chrono::steady_clock::time_point oldest_pending_{};
   Status apply_refusal_;  // set while the last apply failed: new pushes get it
+  bool relaxed_commits_ = false;  // applies committed without an fsync since the last one with
   std::chrono::steady_clock::time_point apply_retry_at_{};
 };
 

@@ -226,6 +226,7 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durab
   // makes the earlier ones durable too (the WAL is one file, written in order).
   const bool relax = options_.durability == Durability::kFull && !durable;
   if (relax) (void)s.db.exec("PRAGMA synchronous = NORMAL");
+  if (relax) relaxed_commits_ = true;
   Status st = step_done(s.begin, s.db, "apply: begin");
   // The writer is the only thread that changes the pending blobs: it may read them unlocked.
   pending_->for_each_group(groups, [&](const GroupId& group_id, const std::vector<JournalRecord>& blobs,
@@ -259,6 +260,28 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durab
   }
   if (!st) s.db.rollback_if_open();
   if (relax) (void)s.db.exec("PRAGMA synchronous = FULL");
+  if (st && !relax) relaxed_commits_ = false;  // this fsync covered the relaxed commits before it
+  return st;
+}
+
+Status SqliteWriter::sync_applied() {
+  if (!relaxed_commits_) return Status::ok();
+  // A commit with synchronous=FULL fsyncs the WAL, and with it every commit before it. The row
+  // touched is a no-op update; it only gives the commit a page to write.
+  Status st = s_->db.exec("BEGIN IMMEDIATE; UPDATE meta SET value = value WHERE key = 'epoch'; COMMIT");
+  if (!st) {
+    s_->db.rollback_if_open();
+    return st;
+  }
+  relaxed_commits_ = false;
+  return Status::ok();
+}
+
+Status SqliteWriter::clear_journal() {
+  if (!journal_->has_records()) return Status::ok();
+  Status st = sync_applied();
+  if (st) st = journal_->clear();
+  if (!st) spdlog::error("store: cannot empty the push journal: {}", st.message());
   return st;
 }
 
@@ -271,8 +294,11 @@ Status SqliteWriter::apply_pending(bool everything) {
     const bool all = everything || journal_->size_bytes() >= options_.journal_max_bytes;
     const auto groups = all ? pending_->oldest_groups(kEverything, kEverything)
                             : pending_->oldest_groups(options_.apply_max_blobs, options_.apply_max_bytes);
-    const bool last = groups.size() == pending_->group_count();
-    if (Status st = apply_groups(groups, last); !st) {
+    // The journal is emptied (ftruncate, and fsyncs with durability full) only every
+    // journal_clear_bytes: records SQLite already has are skipped by a replay anyway.
+    const bool clear_after = groups.size() == pending_->group_count() &&
+                             (everything || journal_->size_bytes() >= options_.journal_clear_bytes);
+    if (Status st = apply_groups(groups, clear_after); !st) {
       if (apply_refusal_.is_ok()) {
         spdlog::error("store: cannot apply {} pending push(es), new pushes are refused until it works: {}",
                       pending_->totals().blobs, st.message());
@@ -287,19 +313,18 @@ Status SqliteWriter::apply_pending(bool everything) {
     apply_refusal_ = Status::ok();
     oldest_pending_ = pending_->oldest_added().value_or(Clock::now());
   }
-  // When nothing is pending, everything journaled is in SQLite, durably.
-  if (pending_->empty() && journal_->has_records()) {
-    if (Status st = journal_->clear(); !st) {
-      spdlog::error("store: cannot empty the push journal: {}", st.message());
-      return st;
-    }
+  // When nothing is pending, everything journaled is in SQLite.
+  if (pending_->empty() && (everything || journal_->size_bytes() >= options_.journal_clear_bytes)) {
+    return clear_journal();
   }
   return Status::ok();
 }
 
 void SqliteWriter::close_journal() {
   if (!journal_) return;
-  if (Status st = apply_pending(/*everything=*/true); !st) {
+  Status st = apply_pending(/*everything=*/true);
+  if (st) st = sync_applied();
+  if (!st) {
     spdlog::error("store: pending pushes stay in the push journal for the next start: {}", st.message());
     return;
   }

@@ -56,11 +56,13 @@ struct StoreOptions {
   // Acknowledged pushes wait in the push journal (<path>-pushlog) and in memory until they are
   // copied into SQLite, whole groups at a time, oldest first: once this many blobs or payload
   // bytes are pending (and then about that many per transaction), or the oldest waited
-  // apply_delay_ms. The journal is emptied whenever nothing is pending, and everything is applied
-  // at once when it grew past journal_max_bytes.
+  // apply_delay_ms. The journal is emptied when nothing is pending and it holds at least
+  // journal_clear_bytes (a replay skips what SQLite has), and everything is applied at once when
+  // it grew past journal_max_bytes.
   std::size_t apply_max_blobs = 512;
   std::size_t apply_max_bytes = 4u << 20;
   std::uint32_t apply_delay_ms = 50;
+  std::uint64_t journal_clear_bytes = 16u << 20;
   std::uint64_t journal_max_bytes = 64u << 20;
 };
 
