@@ -211,6 +211,35 @@ TEST_CASE("store: pushes still pending in the journal are served by pull, max_cu
   CHECK(store.stats().value().blobs == 149);
 }
 
+TEST_CASE("store: the journal stays bounded by journal_max_bytes and is emptied past journal_clear_bytes",
+          "[store][journal]") {
+  TempDir dir;
+  StoreOptions options = options_at(dir.file("relay.db"));
+  options.apply_max_blobs = 1'000'000;  // never by count or age: only the journal's size triggers
+  options.apply_max_bytes = 1u << 30;
+  options.apply_delay_ms = 600000;
+  options.journal_clear_bytes = 8 * 1024;
+  options.journal_max_bytes = 32 * 1024;
+  auto opened = open_sqlite_store(options);
+  REQUIRE(opened);
+  Store& store = **opened;
+  const GroupId g = group_n(4);
+  const std::string journal = options.path + "-pushlog";
+  std::uintmax_t largest = 0;
+  bool emptied = false;
+  for (std::uint32_t i = 1; i <= 600; ++i) {
+    REQUIRE(push_sync(store, PushRequest{g, blob_n(i), device_n(1), payload_n(i, 200), kNow, kNever})->cursor == i);
+    const auto size = fs::file_size(journal);
+    largest = std::max(largest, size);
+    if (i > 1 && size <= 16 + 400) emptied = true;  // header (+ at most one record)
+  }
+  CHECK(largest < options.journal_max_bytes + 400);  // one push past the bound, never more
+  CHECK(emptied);
+  CHECK(pulled_cursors(store, g) == one_to(600));
+  store.close();
+  CHECK_FALSE(fs::exists(journal));
+}
+
 TEST_CASE("store: acknowledged pushes a crash kept from SQLite are replayed once, and cursors go on",
           "[store][journal][crash]") {
   TempDir dir;

@@ -216,7 +216,8 @@ bool SqliteWriter::apply_due(Clock::time_point now) const {
   if (!deadline) return false;
   if (!apply_refusal_.is_ok()) return now >= *deadline;
   const PendingTotals totals = pending_->totals();
-  return totals.blobs >= options_.apply_max_blobs || totals.bytes >= options_.apply_max_bytes || now >= *deadline;
+  return totals.blobs >= options_.apply_max_blobs || totals.bytes >= options_.apply_max_bytes ||
+         journal_->size_bytes() >= options_.journal_max_bytes || now >= *deadline;
 }
 
 Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durable) {
