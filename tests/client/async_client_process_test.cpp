@@ -21,6 +21,7 @@ using namespace blindsync;
 using blindsync::testing::AsyncTempDir;
 using blindsync::testing::ChildProcess;
 using blindsync::testing::EventLog;
+using blindsync::testing::get_within;
 using blindsync::testing::RelayProcess;
 using blindsync::testing::text_of;
 
@@ -84,15 +85,15 @@ struct Devices {
 
   void make_group(const std::vector<std::string>& urls) {
     a = open_ws(home_a(), a_log, a_retry_limit);
-    REQUIRE(a->create_identity("device-a").get().has_value());
-    auto created = a->create_group(urls, "process-test").get();
+    REQUIRE(get_within(a->create_identity("device-a")).has_value());
+    auto created = get_within(a->create_group(urls, "process-test"));
     INFO((created ? std::string() : created.error().to_string()));
     REQUIRE(created.has_value());
     group = created->group.group_id;
     invite = created->invite_link;
     b = open_ws(tmp.sub("b"), b_log);
-    REQUIRE(b->create_identity("device-b").get().has_value());
-    REQUIRE(b->join_group(invite).get().has_value());
+    REQUIRE(get_within(b->create_identity("device-b")).has_value());
+    REQUIRE(get_within(b->join_group(invite)).has_value());
   }
 
   void reopen_a() {

@@ -25,6 +25,7 @@
 using namespace blindsync;
 using blindsync::testing::AsyncTempDir;
 using blindsync::testing::EventLog;
+using blindsync::testing::get_within;
 using blindsync::testing::FakeNetwork;
 using blindsync::testing::FakeRelay;
 using blindsync::testing::text_of;
@@ -83,8 +84,8 @@ struct AsyncGroup {
       : urls(std::move(relay_urls)) {
     for (const auto& url : urls) relays.push_back(network.add(url));
     a = open_async(tmp.sub("a"), fast_options(network, a_log));
-    REQUIRE(a->create_identity("device-a").get().has_value());
-    auto created = a->create_group(urls, "notes").get();
+    REQUIRE(get_within(a->create_identity("device-a")).has_value());
+    auto created = get_within(a->create_group(urls, "notes"));
     INFO((created ? std::string() : created.error().to_string()));
     REQUIRE(created.has_value());
     group = created->group.group_id;
@@ -97,8 +98,8 @@ struct AsyncGroup {
     b_log.clear();
     b = open_async(tmp.sub("b"), fast_options(network, b_log, max_events));
     if (join) {
-      REQUIRE(b->create_identity("device-b").get().has_value());
-      auto joined = b->join_group(invite).get();
+      REQUIRE(get_within(b->create_identity("device-b")).has_value());
+      auto joined = get_within(b->join_group(invite));
       INFO((joined ? std::string() : joined.error().to_string()));
       REQUIRE(joined.has_value());
     }
@@ -182,12 +183,12 @@ TEST_CASE("async create_group refuses bad relay lists and stores nothing when a 
   auto relay = network.add(kUrl1);
   EventLog log;
   auto client = open_async(tmp.sub("a"), fast_options(network, log));
-  CHECK(client->create_group({kUrl1}, "g").get().error().code() == Code::kNotFound);  // no identity yet
-  REQUIRE(client->create_identity("a").get().has_value());
-  CHECK(client->create_identity("again").get().error().code() == Code::kAlreadyExists);
-  CHECK(client->create_group({}, "g").get().error().code() == Code::kInvalidArgument);
-  CHECK(client->create_group({kUrl1, kUrl1}, "g").get().error().code() == Code::kInvalidArgument);
-  auto unreachable = client->create_group({kUrl1, "ws://nowhere.test:1/v1/sync"}, "g").get();
+  CHECK(get_within(client->create_group({kUrl1}, "g")).error().code() == Code::kNotFound);  // no identity yet
+  REQUIRE(get_within(client->create_identity("a")).has_value());
+  CHECK(get_within(client->create_identity("again")).error().code() == Code::kAlreadyExists);
+  CHECK(get_within(client->create_group({}, "g")).error().code() == Code::kInvalidArgument);
+  CHECK(get_within(client->create_group({kUrl1, kUrl1}, "g")).error().code() == Code::kInvalidArgument);
+  auto unreachable = get_within(client->create_group({kUrl1, "ws://nowhere.test:1/v1/sync"}, "g"));
   REQUIRE_FALSE(unreachable.has_value());
   CHECK(unreachable.error().message().find("nowhere.test") != std::string::npos);
   CHECK(client->groups().empty());

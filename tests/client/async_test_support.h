@@ -9,12 +9,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <random>
 #include <set>
 #include <string>
 #include <variant>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "blindsync/client/async_client.h"
 #include "temp_dir.h"
@@ -25,6 +28,16 @@ namespace blindsync::testing {
 using AsyncTempDir = blindsync::test::TempDir;
 
 inline std::string text_of(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
+
+// The result of an AsyncClient future, or a failed test if it is not ready within the bound (a
+// hang guard, not a timing assertion).
+template <typename T>
+T get_within(std::future<T> future, std::chrono::seconds bound = std::chrono::seconds(60)) {
+  if (future.wait_for(bound) != std::future_status::ready) {
+    FAIL("an AsyncClient call did not complete within " << bound.count() << " s");
+  }
+  return future.get();
+}
 
 class EventLog {
  public:
