@@ -720,8 +720,11 @@ TEST_CASE("several app threads push at once; every blob is stored once and pushe
   REQUIRE(ids.size() == kThreads * kEach);
   REQUIRE(t.a_log.poll_until(*t.a, [&] { return t.a_log.pushed_ids() == ids; }));
   REQUIRE(t.b_log.poll_until(*t.b, [&] { return t.b_log.count<EventBlobReceived>() >= kThreads * kEach; }));
-  std::set<std::string> texts;
-  for (const auto& text : t.b_log.received_texts()) texts.insert(text);
+  // Counted, not only collected into sets: a blob pushed or received twice must show.
+  CHECK(t.a_log.count<EventBlobPushed>() == static_cast<std::size_t>(kThreads * kEach));
+  const auto received = t.b_log.received_texts();
+  CHECK(received.size() == static_cast<std::size_t>(kThreads * kEach));
+  const std::set<std::string> texts(received.begin(), received.end());
   CHECK(texts.size() == static_cast<std::size_t>(kThreads * kEach));
 }
 
