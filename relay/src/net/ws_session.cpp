@@ -46,7 +46,8 @@ bool is_quiet_end(const error_code& ec) {
          ec == asio::error::broken_pipe || ec == websocket::error::closed || ec == ssl::error::stream_truncated;
 }
 
-// Logs what escaped a coroutine (only allocation failures can: every I/O result is an error_code).
+// Logs what escaped a coroutine or a completion handler (only allocation failures can: every
+// I/O result is an error_code).
 void log_exception(std::exception_ptr e) {
   if (!e) return;
   try {
@@ -73,7 +74,6 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     requires(!kTls)
       : context_(context),
         listener_(listener),
-        executor_(socket.get_executor()),
         remote_(format_endpoint(socket)),
         ws_(std::move(socket)) {}
 
@@ -81,20 +81,22 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     requires(kTls)
       : context_(context),
         listener_(listener),
-        executor_(socket.get_executor()),
         remote_(format_endpoint(socket)),
         ws_(std::move(socket), *context.tls) {}
 
+  // The coroutine phase of the connection: TLS handshake, HTTP, WebSocket handshake. Once the
+  // WebSocket is open it returns and the callback read loop keeps the session alive, so that an
+  // idle session holds no coroutine frames (W4 in docs/benchmarks.md).
   static awaitable<void> run(std::shared_ptr<WsSession> self) { co_await self->serve(); }
 
   void send(Bytes frame) override {
-    asio::post(executor_, [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
+    asio::post(executor(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
       self->enqueue(std::move(frame));
     });
   }
 
   void close(std::uint16_t code, std::string_view reason) override {
-    asio::post(executor_, [self = this->shared_from_this(), code, reason = std::string(reason)]() {
+    asio::post(executor(), [self = this->shared_from_this(), code, reason = std::string(reason)]() {
       self->request_close(code, reason);
     });
   }
@@ -108,13 +110,15 @@ class WsSession final : public Connection, public NetConnection, public std::ena
            queued_bytes_.load(std::memory_order_relaxed) * 2 > options.max_queued_bytes;
   }
 
-  // The per-address connection slot (Hub::admit_connection), given back when serve() ends.
+  // The per-address connection slot (Hub::admit_connection), given back by finish().
   void hold_slot(std::optional<ConnectionSlot> slot) { slot_ = std::move(slot); }
 
-  const asio::any_io_executor& executor() const noexcept { return executor_; }
+  // This connection's strand. Safe from any thread: the socket's executor is set once, at
+  // construction (a copy of it in the session would cost every session its size).
+  asio::any_io_executor executor() { return ws_.get_executor(); }
 
   void abort(bool http_only) override {
-    asio::post(executor_, [self = this->shared_from_this(), http_only]() {
+    asio::post(executor(), [self = this->shared_from_this(), http_only]() {
       if (http_only && self->phase_ != Phase::kHttp) return;
       error_code ec;
       self->socket().close(ec);
@@ -128,16 +132,24 @@ class WsSession final : public Connection, public NetConnection, public std::ena
 
   awaitable<void> serve() {
     auto self = this->shared_from_this();
+    bool reading = false;  // the read loop owns the session from here and calls finish()
     try {
-      if (co_await tls_handshake()) co_await serve_http();
+      if (co_await tls_handshake()) reading = co_await serve_http();
     } catch (...) {
       log_exception(std::current_exception());
     }
+    if (!reading) finish();
+  }
+
+  // The end of the connection, whichever phase it ended in. Runs on the strand, once.
+  void finish() {
+    if (phase_ == Phase::kDone) return;
     phase_ = Phase::kDone;
     queue_.clear();
     queued_bytes_ = 0;
     queued_frames_ = 0;
-    if (hub_open_) context_.hub.on_close(self);
+    read_buffer_ = {};
+    if (hub_open_) context_.hub.on_close(this->shared_from_this());
     error_code ec;
     socket().shutdown(tcp::socket::shutdown_both, ec);
     socket().close(ec);
@@ -162,7 +174,8 @@ class WsSession final : public Connection, public NetConnection, public std::ena
 
   // HTTP/1.1 requests until an upgrade at /v1/sync, an error, a timeout or "Connection: close".
   // What to answer is decided by http/http_handler.h; this loop only reads and writes.
-  awaitable<void> serve_http() {
+  // True when it handed the connection over to the WebSocket read loop.
+  awaitable<bool> serve_http() {
     auto& stream = ws_.next_layer();
     const ServerOptions& options = context_.options;
     beast::flat_buffer buffer;
@@ -175,21 +188,20 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       // Only the header is read (see answer_request: bodies are refused unread).
       co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       if (ec) {
-        if (is_quiet_end(ec)) co_return;
+        if (is_quiet_end(ec)) co_return false;
         if (std::optional<HttpAnswer> refusal = answer_read_error(ec)) co_await respond(std::move(*refusal));
-        co_return;
+        co_return false;
       }
       HttpAnswer answer = answer_request(parser, http_site());
       if (answer.upgrade) {
-        // This frame lives as long as the WebSocket session: give the header bytes back now.
+        // The header bytes are not needed for the handshake: give them back before it.
         buffer.clear();
         buffer.shrink_to_fit();
-        co_await serve_websocket(parser.release());
-        co_return;
+        co_return co_await accept_websocket(parser.release());
       }
       const bool keep_alive = answer.keep_alive;
       const bool ok = co_await respond(std::move(answer));
-      if (!ok || !keep_alive) co_return;
+      if (!ok || !keep_alive) co_return false;
     }
   }
 
@@ -239,7 +251,24 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     co_return !ec;
   }
 
-  awaitable<void> serve_websocket(http::request<http::string_body> request) {
+  // The WebSocket handshake; on success the session joins the hub and the read loop starts.
+  // True when the read loop runs (and will call finish()).
+  awaitable<bool> accept_websocket(http::request<http::string_body> request) {
+    configure_websocket();
+    error_code ec;
+    co_await ws_.async_accept(request, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      spdlog::debug("websocket handshake failed remote={} error=\"{}\"", remote_, ec.message());
+      co_return false;
+    }
+    phase_ = Phase::kWebSocket;
+    hub_open_ = true;
+    context_.hub.on_open(this->shared_from_this());
+    read_next();
+    co_return true;
+  }
+
+  void configure_websocket() {
     const ServerOptions& options = context_.options;
     // Beast's websocket stream keeps its own timers; the tcp_stream's must be off (Beast docs).
     beast::get_lowest_layer(ws_).expires_never();
@@ -256,40 +285,59 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     // Beast defaults to 16 MB messages: cap at the frame limit before any frame is buffered.
     ws_.read_message_max(context_.hub.limits().max_frame_bytes);
     ws_.binary(true);
+  }
 
-    error_code ec;
-    co_await ws_.async_accept(request, asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      spdlog::debug("websocket handshake failed remote={} error=\"{}\"", remote_, ec.message());
-      co_return;
-    }
-    request = {};  // the upgrade request's headers are not needed for the session's lifetime
-    phase_ = Phase::kWebSocket;
-    hub_open_ = true;
-    auto self = this->shared_from_this();
-    context_.hub.on_open(self);
+  // --- read loop: completion handlers, not a coroutine, so that an idle session holds only the
+  // pending read operation. The handlers have no associated executor: Beast runs them on the
+  // stream's, which is this connection's strand.
 
-    beast::flat_buffer buffer;
-    for (;;) {
-      // Wait for the next message with at most kIdleReadBytes of buffer: async_read would prepare
-      // Beast's tcp_frame_size (1.5 KiB) up front, held by every idle session. The rest of the
-      // message is read once its first bytes arrived (read_message_max still applies).
-      co_await ws_.async_read_some(buffer, kIdleReadBytes, asio::redirect_error(use_awaitable, ec));
-      while (!ec && !ws_.is_message_done()) {
-        co_await ws_.async_read_some(buffer, 0, asio::redirect_error(use_awaitable, ec));
+  // Waits for the next message with at most kIdleReadBytes of buffer: async_read would prepare
+  // Beast's tcp_frame_size (1.5 KiB) up front, held by every idle session. The rest of the
+  // message is read once its first bytes arrived (read_message_max still applies).
+  void read_next() { read_some(kIdleReadBytes); }
+
+  // Reads into read_buffer_ what the next frame offers, at most `limit` bytes (0: no limit), as
+  // Beast's DynamicBuffer overload does; calling the buffer overload directly saves that
+  // overload's operation layer (and its executor work guard) in every pending read.
+  void read_some(std::size_t limit) {
+    const std::size_t hint = ws_.read_size_hint(read_buffer_);
+    const auto buffers = read_buffer_.prepare(limit == 0 ? hint : std::min(hint, limit));
+    ws_.async_read_some(buffers, [self = this->shared_from_this()](error_code ec, std::size_t bytes) {
+      self->read_buffer_.commit(bytes);
+      self->on_read(ec);
+    });
+  }
+
+  void on_read(error_code ec) {
+    try {
+      if (!ec && !ws_.is_message_done()) return read_some(0);
+      if (ec) {
+        log_websocket_end(ec);
+        return finish();
       }
-      if (ec) break;
-      if (context_.metrics != nullptr) context_.metrics->bytes_in.fetch_add(buffer.size(), std::memory_order_relaxed);
-      if (!ws_.got_binary()) {
-        request_close(static_cast<std::uint16_t>(websocket::close_code::unknown_data), "binary messages only");
-      } else {
-        const auto data = buffer.cdata();
-        context_.hub.on_frame(self, ByteView(static_cast<const std::uint8_t*>(data.data()), data.size()));
-      }
-      buffer.consume(buffer.size());
-      // An idle session keeps no buffer from its last message.
-      if (buffer.capacity() > kIdleReadBytes) buffer.shrink_to_fit();
+      deliver_message();
+      read_next();
+    } catch (...) {  // allocation failures only; the session ends as the coroutine's would
+      log_exception(std::current_exception());
+      finish();
     }
+  }
+
+  // Hands one complete message to the hub, then drops the buffer's bytes.
+  void deliver_message() {
+    if (context_.metrics != nullptr) context_.metrics->bytes_in.fetch_add(read_buffer_.size(), std::memory_order_relaxed);
+    if (!ws_.got_binary()) {
+      request_close(static_cast<std::uint16_t>(websocket::close_code::unknown_data), "binary messages only");
+    } else {
+      const auto data = read_buffer_.cdata();
+      context_.hub.on_frame(this->shared_from_this(), ByteView(static_cast<const std::uint8_t*>(data.data()), data.size()));
+    }
+    read_buffer_.consume(read_buffer_.size());
+    // An idle session keeps no buffer from its last message.
+    if (read_buffer_.capacity() > kIdleReadBytes) read_buffer_.shrink_to_fit();
+  }
+
+  void log_websocket_end(const error_code& ec) const {
     if (ec == websocket::error::message_too_big) {
       spdlog::info("frame too large, connection closed remote={} limit_bytes={}", remote_,
                    context_.hub.limits().max_frame_bytes);
@@ -338,51 +386,68 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     if (phase_ != Phase::kWebSocket || close_requested_ || broken_) return;
     close_requested_ = true;
     // RFC 6455 limits a close reason to 123 bytes.
-    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code),
-                                            boost::beast::string_view(reason.data(), std::min<std::size_t>(reason.size(), 123)));
+    close_reason_ = std::make_unique<websocket::close_reason>(
+        static_cast<websocket::close_code>(code),
+        boost::beast::string_view(reason.data(), std::min<std::size_t>(reason.size(), 123)));
     start_writer();
   }
 
   void start_writer() {
     if (writing_) return;
     writing_ = true;
-    asio::co_spawn(executor_, write_loop(this->shared_from_this()), log_exception);
+    write_next();
   }
 
-  static awaitable<void> write_loop(std::shared_ptr<WsSession> self) { co_await self->drain(); }
-
-  // The one writer: Beast allows a single outstanding write (and close) per stream.
-  awaitable<void> drain() {
-    error_code ec;
-    while (!queue_.empty() && !broken_ && phase_ == Phase::kWebSocket) {
+  // The one writer: Beast allows a single outstanding write (and close) per stream. A chain of
+  // completion handlers (like the read loop) that ends with the close frame if one was asked for.
+  void write_next() {
+    if (!queue_.empty() && !broken_ && phase_ == Phase::kWebSocket) {
       Bytes frame = std::move(queue_.front());
       queue_.pop_front();
       queued_bytes_ -= frame.size();
       --queued_frames_;
-      co_await ws_.async_write(asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
-      if (ec) {
-        broken_ = true;
-        queue_.clear();
-        queued_bytes_ = 0;
-        queued_frames_ = 0;
-        socket().close(ec);  // ends the read loop too
-      } else if (context_.metrics != nullptr) {
-        context_.metrics->bytes_out.fetch_add(frame.size(), std::memory_order_relaxed);
-      }
+      // The handler owns the frame while it is written; moving a vector keeps its data in place.
+      const auto buffer = asio::buffer(frame);
+      ws_.async_write(buffer, [self = this->shared_from_this(), frame = std::move(frame)](error_code ec, std::size_t) {
+        self->on_written(ec, frame.size());
+      });
+      return;
     }
     if (close_requested_ && !close_sent_ && !broken_ && phase_ == Phase::kWebSocket) {
       close_sent_ = true;
       // The read loop stays active and receives the peer's close reply (or times out).
-      co_await ws_.async_close(close_reason_, asio::redirect_error(use_awaitable, ec));
+      ws_.async_close(*close_reason_, [self = this->shared_from_this()](error_code) { self->writing_ = false; });
+      return;
     }
     writing_ = false;
   }
 
+  void on_written(error_code ec, std::size_t bytes) {
+    if (ec) {
+      broken_ = true;
+      queue_.clear();
+      queued_bytes_ = 0;
+      queued_frames_ = 0;
+      socket().close(ec);  // ends the read loop too
+    } else if (context_.metrics != nullptr) {
+      context_.metrics->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+    }
+    try {
+      write_next();
+    } catch (...) {  // allocation failures only: the connection cannot be served any more
+      log_exception(std::current_exception());
+      broken_ = true;
+      socket().close(ec);
+    }
+  }
+
   NetContext& context_;
   const Listener listener_;
-  const asio::any_io_executor executor_;  // this connection's strand
   const std::string remote_;
-  websocket::stream<Stream> ws_;
+  // deflateSupported=false: permessage-deflate is never negotiated, so the stream carries none
+  // of its state.
+  websocket::stream<Stream, false> ws_;
+  beast::flat_buffer read_buffer_;  // the message being read; kIdleReadBytes while idle
 
   // Strand-only state.
   Phase phase_ = Phase::kHttp;
@@ -398,7 +463,8 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   bool close_requested_ = false;
   bool close_sent_ = false;
   bool broken_ = false;
-  websocket::close_reason close_reason_;
+  // Only once a close is asked for: a close_reason holds 123 bytes of reason inline.
+  std::unique_ptr<websocket::close_reason> close_reason_;
 };
 
 template <typename Stream>

@@ -5,8 +5,10 @@
 // request gets is decided and built by http/http_handler.h; this layer reads and writes it.
 // Private to net/ (it exposes Asio types).
 //
-// Each connection runs on its own strand: its coroutines, its send queue and its close all
-// execute there; Connection::send/close post onto it, so they are safe from any thread.
+// Each connection runs on its own strand: its coroutine (TLS, HTTP and the WebSocket handshake),
+// then its read and write completion handlers, its send queue and its close all execute there;
+// Connection::send/close post onto it, so they are safe from any thread. An open WebSocket is
+// served by completion handlers rather than a coroutine, so an idle one holds no coroutine frames.
 #pragma once
 
 #include "net/asio.h"
