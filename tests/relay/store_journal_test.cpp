@@ -211,6 +211,41 @@ TEST_CASE("store: pushes still pending in the journal are served by pull, max_cu
   CHECK(store.stats().value().blobs == 149);
 }
 
+TEST_CASE("store: retries are found whether their id is below or at the group's largest, pending or stored",
+          "[store][journal]") {
+  // The writer skips the duplicate lookup for an id above every id of the group (ids are
+  // time-ordered); everything else must still be looked up.
+  TempDir dir;
+  const std::string path = dir.file("relay.db");
+  const GroupId g = group_n(6);
+  const auto push = [&](Store& store, std::uint32_t n) {
+    auto r = push_sync(store, PushRequest{g, blob_n(n), device_n(1), payload_n(n), kNow, kNever});
+    if (!r) FAIL("push: " << r.error().message());
+    return *r;
+  };
+  {
+    auto store = open_sqlite_store(options_at(path)).value();
+    CHECK(push(*store, 10).cursor == 1);
+    CHECK(push(*store, 20).cursor == 2);
+    CHECK(push(*store, 30).cursor == 3);
+    const auto late = push(*store, 15);  // a device with a slow clock: new, below the largest id
+    CHECK(late.cursor == 4);
+    CHECK_FALSE(late.duplicate);
+    for (const auto& [n, cursor] : std::vector<std::pair<std::uint32_t, Cursor>>{{20, 2}, {15, 4}, {30, 3}, {10, 1}}) {
+      const auto retry = push(*store, n);
+      CHECK(retry.duplicate);
+      CHECK(retry.cursor == cursor);
+    }
+    store->close();
+  }
+  auto store = open_sqlite_store(options_at(path)).value();  // the largest id now comes from SQLite
+  const auto retry = push(*store, 30);
+  CHECK(retry.duplicate);
+  CHECK(retry.cursor == 3);
+  CHECK(push(*store, 40).cursor == 5);
+  CHECK(pulled_cursors(*store, g) == one_to(5));
+}
+
 TEST_CASE("store: the journal stays bounded by journal_max_bytes and is emptied past journal_clear_bytes",
           "[store][journal]") {
   TempDir dir;

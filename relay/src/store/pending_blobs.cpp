@@ -16,6 +16,7 @@ void PendingBlobs::add(std::vector<JournalRecord> records) {
     const std::uint64_t size = record.payload->size();
     group.by_blob_id.emplace(record.blob_id, group.blobs.size());
     group.max_cursor = std::max(group.max_cursor, record.cursor);
+    if (!group.max_blob_id || *group.max_blob_id < record.blob_id) group.max_blob_id = record.blob_id;
     group.blobs.push_back(std::move(record));
     group.bytes += size;
     totals_.blobs += 1;
@@ -74,7 +75,8 @@ PendingSummary PendingBlobs::summary(const GroupId& group_id) const {
   std::lock_guard guard(mutex_);
   const auto group = groups_.find(group_id);
   if (group == groups_.end()) return {};
-  return PendingSummary{group->second.max_cursor, group->second.blobs.size(), group->second.bytes};
+  return PendingSummary{group->second.max_cursor, group->second.blobs.size(), group->second.bytes,
+                        group->second.max_blob_id};
 }
 
 PendingTotals PendingBlobs::totals() const {

@@ -29,6 +29,7 @@ struct PendingSummary {
   Cursor max_cursor = 0;      // 0: nothing pending (the cursor may be of a blob that expired)
   std::uint64_t blobs = 0;
   std::uint64_t bytes = 0;    // payload bytes
+  std::optional<BlobId> max_blob_id;  // the largest pending blob id
 };
 
 struct PendingTotals {
@@ -91,6 +92,7 @@ class PendingBlobs {
     std::unordered_map<BlobId, std::size_t, FixedIdHash> by_blob_id;  // index into blobs
     std::uint64_t bytes = 0;
     Cursor max_cursor = 0;
+    std::optional<BlobId> max_blob_id;
     std::chrono::steady_clock::time_point first_added;  // when its oldest pending blob came
   };
 

@@ -138,6 +138,8 @@ Result<std::unique_ptr<SqliteWriter>> SqliteWriter::open(const StoreOptions& opt
                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (group_ref, blob_id) DO NOTHING",
                s.insert_blob, st);
   prepare_into(d, "SELECT key, timestamp_ms FROM blobs WHERE group_ref = ?1 AND blob_id = ?2", s.select_duplicate, st);
+  // The last entry of the group's part of the UNIQUE(group_ref, blob_id) index: one seek.
+  prepare_into(d, "SELECT max(blob_id) FROM blobs WHERE group_ref = ?1", s.select_max_blob_id, st);
   prepare_into(d,
                "UPDATE groups SET max_cursor = ?2, bytes_used = bytes_used + ?3, blob_count = blob_count + ?4 "
                "WHERE id = ?1",

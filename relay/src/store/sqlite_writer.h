@@ -155,6 +155,9 @@ class SqliteWriter {
     std::int64_t ref = 0;
     Cursor max_cursor = 0;
     std::int64_t bytes_used = 0;
+    // The largest blob id stored or pending (nullopt: none). Blob ids are time-ordered, so a new
+    // push's id is almost always above it, and an id above it cannot be a retry: no lookup.
+    std::optional<BlobId> max_blob_id;
   };
 
   SqliteWriter();
@@ -164,6 +167,10 @@ class SqliteWriter {
   // The group's cached state; creates its row (in its own transaction) when it has none.
   // An error is the push's answer: a limit (STORAGE_FULL) or a storage fault.
   Result<CachedGroup*> cached_group(const GroupId& group_id, std::uint64_t now_ms);
+  // The answer to a push that repeats a stored, pending or earlier-in-batch blob (or a lookup
+  // error); nullopt for a new blob.
+  std::optional<Result<PushResult>> find_retry(const PushRequest& req, const CachedGroup& group,
+                                               const std::vector<JournalRecord>& batch);
   Status replay_journal(std::uint64_t epoch);
   // One apply transaction for these groups; `durable`: fsynced even when relaxed sync would do.
   Status apply_groups(const std::vector<GroupId>& groups, bool durable);

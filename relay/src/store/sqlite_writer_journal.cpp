@@ -101,6 +101,18 @@ Result<std::optional<PushResult>> find_stored(SqliteWriter::Statements& s, std::
                                               static_cast<std::uint64_t>(s.select_duplicate.column_int64(1)), true});
 }
 
+Result<std::optional<BlobId>> max_stored_blob_id(SqliteWriter::Statements& s, std::int64_t ref) {
+  StatementReset reset(s.select_max_blob_id);
+  s.select_max_blob_id.bind_int64(1, ref);
+  const int rc = s.select_max_blob_id.step();
+  if (rc != SQLITE_ROW) return s.db.error(rc == SQLITE_DONE ? SQLITE_INTERNAL : rc, "max blob id", Code::kInternal);
+  const ByteView id = s.select_max_blob_id.column_blob(0);
+  if (id.empty()) return std::optional<BlobId>();  // NULL: the group has no blob
+  auto parsed = BlobId::from_bytes(id);
+  if (!parsed) return Status(Code::kInternal, "malformed blob id row");
+  return std::optional<BlobId>(*parsed);
+}
+
 }  // namespace
 
 Result<SqliteWriter::CachedGroup*> SqliteWriter::cached_group(const GroupId& group_id, std::uint64_t now_ms) {
@@ -125,14 +137,32 @@ Result<SqliteWriter::CachedGroup*> SqliteWriter::cached_group(const GroupId& gro
     group_count_.fetch_add(1, std::memory_order_relaxed);
   }
   if (row->ref <= 0 || row->ref > kMaxGroupRef) return Status(Code::kStorageFull, "relay group table is full");
+  auto stored_max = max_stored_blob_id(s, row->ref);
+  if (!stored_max) return stored_max.error();
   const PendingSummary pending = pending_->summary(group_id);
   CachedGroup group{row->ref, std::max(row->max_cursor, pending.max_cursor),
-                    row->bytes_used + static_cast<std::int64_t>(pending.bytes)};
+                    row->bytes_used + static_cast<std::int64_t>(pending.bytes), std::max(*stored_max, pending.max_blob_id)};
   return &group_cache_.insert_or_assign(group_id, group).first->second;
 }
 
+std::optional<Result<PushResult>> SqliteWriter::find_retry(const PushRequest& req, const CachedGroup& group,
+                                                           const std::vector<JournalRecord>& batch) {
+  // Blob ids are time-ordered: an id above every id of the group is a new blob, no lookup needed.
+  if (!group.max_blob_id || *group.max_blob_id < req.blob_id) return std::nullopt;
+  if (auto pending = pending_->find(req.group_id, req.blob_id)) {
+    return Result<PushResult>(PushResult{pending->first, pending->second, true});
+  }
+  const auto in_batch = std::find_if(batch.begin(), batch.end(), [&](const JournalRecord& r) {
+    return r.group_id == req.group_id && r.blob_id == req.blob_id;
+  });
+  if (in_batch != batch.end()) return Result<PushResult>(PushResult{in_batch->cursor, in_batch->timestamp_ms, true});
+  auto stored = find_stored(*s_, group.ref, req.blob_id);
+  if (!stored) return Result<PushResult>(stored.error());
+  if (*stored) return Result<PushResult>(**stored);
+  return std::nullopt;
+}
+
 void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
-  Statements& s = *s_;
   const StoreLimits lim = limits();
   std::vector<JournalRecord> records;
   records.reserve(ops.size());
@@ -149,20 +179,8 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
     CachedGroup& group = **found;
 
     // A retried push is answered with the stored cursor, whatever the limits say now.
-    if (auto pending = pending_->find(req.group_id, req.blob_id)) {
-      op.result.emplace(PushResult{pending->first, pending->second, true});
-      continue;
-    }
-    const auto in_batch = std::find_if(records.begin(), records.end(), [&](const JournalRecord& r) {
-      return r.group_id == req.group_id && r.blob_id == req.blob_id;
-    });
-    if (in_batch != records.end()) {
-      op.result.emplace(PushResult{in_batch->cursor, in_batch->timestamp_ms, true});
-      continue;
-    }
-    auto stored = find_stored(s, group.ref, req.blob_id);
-    if (!stored || *stored) {
-      op.result.emplace(stored ? Result<PushResult>(**stored) : Result<PushResult>(stored.error()));
+    if (auto retry = find_retry(req, group, records)) {
+      op.result.emplace(std::move(*retry));
       continue;
     }
 
@@ -182,6 +200,7 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
 
     group.max_cursor += 1;
     group.bytes_used += size;
+    if (!group.max_blob_id || *group.max_blob_id < req.blob_id) group.max_blob_id = req.blob_id;
     added_bytes += size;
     records.push_back(JournalRecord{req.group_id, req.blob_id, req.sender_id, group.max_cursor, req.timestamp_ms,
                                     req.expires_at_ms, std::make_shared<const Bytes>(std::move(req.payload))});

@@ -15,6 +15,7 @@ struct SqliteWriter::Statements {
   Statement insert_group;
   Statement insert_blob;
   Statement select_duplicate;
+  Statement select_max_blob_id;
   Statement update_group;
   Statement device_exists;
   Statement count_devices;
