@@ -49,4 +49,11 @@ namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
 using error_code = boost::system::error_code;
 
+// Each connection's strand, by its concrete type: an any_io_executor holding a strand does not fit
+// its small-object buffer, so every copy of it (one per socket, timer and pending operation)
+// would allocate.
+using Strand = asio::strand<asio::io_context::executor_type>;
+// A socket accepted onto its connection's strand (acceptor.async_accept(make_strand(ioc), ...)).
+using StrandSocket = tcp::socket::rebind_executor<Strand>::other;
+
 }  // namespace blindsync::relay::net

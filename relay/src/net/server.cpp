@@ -91,7 +91,7 @@ awaitable<void> accept_loop(Server::Impl& impl, tcp::acceptor& acceptor, net::Li
   auto backoff = std::chrono::milliseconds(0);
   for (;;) {
     error_code ec;
-    tcp::socket socket =
+    net::StrandSocket socket =
         co_await acceptor.async_accept(asio::make_strand(impl.ioc), asio::redirect_error(use_awaitable, ec));
     if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
     if (ec) {

@@ -25,13 +25,17 @@ namespace {
 using asio::awaitable;
 using asio::use_awaitable;
 
-using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+// The HTTP phase of a plain connection: a stream with timeouts. An open plain WebSocket runs over
+// the bare socket (moved out of it after the upgrade), which saves every idle session the
+// stream's state and timers; Beast's websocket stream keeps its own timeouts.
+using HttpStream = beast::basic_stream<tcp, Strand>;
+using PlainStream = StrandSocket;
+using TlsStream = beast::ssl_stream<HttpStream>;
 
 // Buffer an idle WebSocket session holds while it waits for the next message.
 constexpr std::size_t kIdleReadBytes = 64;
 
-std::string format_endpoint(const tcp::socket& socket) {
+std::string format_endpoint(const StrandSocket& socket) {
   error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
   if (ec) return "?";
@@ -64,25 +68,28 @@ std::uint64_t seconds_since(std::chrono::steady_clock::time_point start) {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count());
 }
 
-// Stream is PlainStream or TlsStream: the layer under the WebSocket, which also carries HTTP.
+// Stream is PlainStream or TlsStream: the layer under the WebSocket. A TLS stream also carries
+// HTTP; a plain connection speaks HTTP over http_ and moves its socket into ws_ after the upgrade.
 template <typename Stream>
 class WsSession final : public Connection, public NetConnection, public std::enable_shared_from_this<WsSession<Stream>> {
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
  public:
-  WsSession(tcp::socket socket, NetContext& context, Listener listener)
+  WsSession(StrandSocket socket, NetContext& context, Listener listener)
     requires(!kTls)
       : context_(context),
         listener_(listener),
         remote_(format_endpoint(socket)),
-        ws_(std::move(socket)) {}
+        strand_(socket.get_executor()),
+        http_(std::in_place, std::move(socket)) {}
 
-  WsSession(tcp::socket socket, NetContext& context, Listener listener)
+  WsSession(StrandSocket socket, NetContext& context, Listener listener)
     requires(kTls)
       : context_(context),
         listener_(listener),
         remote_(format_endpoint(socket)),
-        ws_(std::move(socket), *context.tls) {}
+        strand_(socket.get_executor()),
+        ws_(std::in_place, std::move(socket), *context.tls) {}
 
   // The coroutine phase of the connection: TLS handshake, HTTP, WebSocket handshake. Once the
   // WebSocket is open it returns and the callback read loop keeps the session alive, so that an
@@ -113,9 +120,9 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   // The per-address connection slot (Hub::admit_connection), given back by finish().
   void hold_slot(std::optional<ConnectionSlot> slot) { slot_ = std::move(slot); }
 
-  // This connection's strand. Safe from any thread: the socket's executor is set once, at
-  // construction (a copy of it in the session would cost every session its size).
-  asio::any_io_executor executor() { return ws_.get_executor(); }
+  // This connection's strand. Safe from any thread: set once, at construction (the socket moves
+  // from http_ to ws_ on the strand).
+  const Strand& executor() const { return strand_; }
 
   void abort(bool http_only) override {
     asio::post(executor(), [self = this->shared_from_this(), http_only]() {
@@ -128,7 +135,24 @@ class WsSession final : public Connection, public NetConnection, public std::ena
  private:
   enum class Phase { kHttp, kWebSocket, kDone };
 
-  tcp::socket& socket() { return beast::get_lowest_layer(ws_).socket(); }
+  // The connection's socket, wherever it is now. Strand only.
+  StrandSocket& socket() {
+    if constexpr (kTls) {
+      return beast::get_lowest_layer(*ws_).socket();
+    } else {
+      return ws_ ? ws_->next_layer() : http_->socket();
+    }
+  }
+
+  // The stream HTTP is read from and written to; its lowest layer has the HTTP timeouts.
+  auto& http_stream() {
+    if constexpr (kTls) {
+      return ws_->next_layer();
+    } else {
+      return *http_;
+    }
+  }
+  HttpStream& http_timeouts() { return beast::get_lowest_layer(http_stream()); }
 
   awaitable<void> serve() {
     auto self = this->shared_from_this();
@@ -161,9 +185,9 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   // TLS only: the server side of the handshake, bounded like an HTTP read.
   awaitable<bool> tls_handshake() {
     if constexpr (kTls) {
-      beast::get_lowest_layer(ws_).expires_after(context_.options.tls_handshake_timeout);
+      http_timeouts().expires_after(context_.options.tls_handshake_timeout);
       error_code ec;
-      co_await ws_.next_layer().async_handshake(ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+      co_await http_stream().async_handshake(ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
       if (ec) {
         spdlog::debug("tls handshake failed remote={} error=\"{}\"", remote_, ec.message());
         co_return false;
@@ -176,14 +200,14 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   // What to answer is decided by http/http_handler.h; this loop only reads and writes.
   // True when it handed the connection over to the WebSocket read loop.
   awaitable<bool> serve_http() {
-    auto& stream = ws_.next_layer();
+    auto& stream = http_stream();
     const ServerOptions& options = context_.options;
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.http_header_limit));
       parser.body_limit(options.http_body_limit);
-      beast::get_lowest_layer(ws_).expires_after(options.http_timeout);
+      http_timeouts().expires_after(options.http_timeout);
       error_code ec;
       // Only the header is read (see answer_request: bodies are refused unread).
       co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
@@ -237,13 +261,13 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   awaitable<bool> respond(HttpAnswer answer) {
     const bool keep_alive = answer.keep_alive;
     HttpResponse response = build_response(std::move(answer));
-    beast::get_lowest_layer(ws_).expires_after(context_.options.http_timeout);
+    http_timeouts().expires_after(context_.options.http_timeout);
     error_code ec;
-    co_await http::async_write(ws_.next_layer(), response, asio::redirect_error(use_awaitable, ec));
+    co_await http::async_write(http_stream(), response, asio::redirect_error(use_awaitable, ec));
     if (!ec && !keep_alive) {
       if constexpr (kTls) {
         // close_notify, so that the client can tell the end of the response from a truncation.
-        co_await ws_.next_layer().async_shutdown(asio::redirect_error(use_awaitable, ec));
+        co_await http_stream().async_shutdown(asio::redirect_error(use_awaitable, ec));
       } else {
         socket().shutdown(tcp::socket::shutdown_send, ec);
       }
@@ -256,7 +280,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   awaitable<bool> accept_websocket(http::request<http::string_body> request) {
     configure_websocket();
     error_code ec;
-    co_await ws_.async_accept(request, asio::redirect_error(use_awaitable, ec));
+    co_await ws_->async_accept(request, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       spdlog::debug("websocket handshake failed remote={} error=\"{}\"", remote_, ec.message());
       co_return false;
@@ -270,8 +294,15 @@ class WsSession final : public Connection, public NetConnection, public std::ena
 
   void configure_websocket() {
     const ServerOptions& options = context_.options;
-    // Beast's websocket stream keeps its own timers; the tcp_stream's must be off (Beast docs).
-    beast::get_lowest_layer(ws_).expires_never();
+    if constexpr (kTls) {
+      // Beast's websocket stream keeps its own timers; the tcp_stream's must be off (Beast docs).
+      http_timeouts().expires_never();
+    } else {
+      // The WebSocket gets the bare socket; the HTTP stream (and its timers) goes.
+      StrandSocket socket = http_->release_socket();
+      http_.reset();
+      ws_.emplace(std::move(socket));
+    }
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = options.websocket_handshake_timeout;
     // No traffic for half of it: Beast sends a ping; nothing (not even the pong) for all of it:
@@ -279,12 +310,12 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     // a FIN (laptop lid closed) is noticed this way.
     timeouts.idle_timeout = options.websocket_idle_timeout;
     timeouts.keep_alive_pings = true;
-    ws_.set_option(timeouts);
-    ws_.set_option(websocket::stream_base::decorator(
+    ws_->set_option(timeouts);
+    ws_->set_option(websocket::stream_base::decorator(
         [](websocket::response_type& response) { response.set(http::field::server, "blindsync-relay"); }));
     // Beast defaults to 16 MB messages: cap at the frame limit before any frame is buffered.
-    ws_.read_message_max(context_.hub.limits().max_frame_bytes);
-    ws_.binary(true);
+    ws_->read_message_max(context_.hub.limits().max_frame_bytes);
+    ws_->binary(true);
   }
 
   // --- read loop: completion handlers, not a coroutine, so that an idle session holds only the
@@ -300,9 +331,9 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   // Beast's DynamicBuffer overload does; calling the buffer overload directly saves that
   // overload's operation layer (and its executor work guard) in every pending read.
   void read_some(std::size_t limit) {
-    const std::size_t hint = ws_.read_size_hint(read_buffer_);
+    const std::size_t hint = ws_->read_size_hint(read_buffer_);
     const auto buffers = read_buffer_.prepare(limit == 0 ? hint : std::min(hint, limit));
-    ws_.async_read_some(buffers, [self = this->shared_from_this()](error_code ec, std::size_t bytes) {
+    ws_->async_read_some(buffers, [self = this->shared_from_this()](error_code ec, std::size_t bytes) {
       self->read_buffer_.commit(bytes);
       self->on_read(ec);
     });
@@ -310,7 +341,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
 
   void on_read(error_code ec) {
     try {
-      if (!ec && !ws_.is_message_done()) return read_some(0);
+      if (!ec && !ws_->is_message_done()) return read_some(0);
       if (ec) {
         log_websocket_end(ec);
         return finish();
@@ -326,7 +357,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   // Hands one complete message to the hub, then drops the buffer's bytes.
   void deliver_message() {
     if (context_.metrics != nullptr) context_.metrics->bytes_in.fetch_add(read_buffer_.size(), std::memory_order_relaxed);
-    if (!ws_.got_binary()) {
+    if (!ws_->got_binary()) {
       request_close(static_cast<std::uint16_t>(websocket::close_code::unknown_data), "binary messages only");
     } else {
       const auto data = read_buffer_.cdata();
@@ -408,7 +439,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       --queued_frames_;
       // The handler owns the frame while it is written; moving a vector keeps its data in place.
       const auto buffer = asio::buffer(frame);
-      ws_.async_write(buffer, [self = this->shared_from_this(), frame = std::move(frame)](error_code ec, std::size_t) {
+      ws_->async_write(buffer, [self = this->shared_from_this(), frame = std::move(frame)](error_code ec, std::size_t) {
         self->on_written(ec, frame.size());
       });
       return;
@@ -416,7 +447,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     if (close_requested_ && !close_sent_ && !broken_ && phase_ == Phase::kWebSocket) {
       close_sent_ = true;
       // The read loop stays active and receives the peer's close reply (or times out).
-      ws_.async_close(*close_reason_, [self = this->shared_from_this()](error_code) { self->writing_ = false; });
+      ws_->async_close(*close_reason_, [self = this->shared_from_this()](error_code) { self->writing_ = false; });
       return;
     }
     writing_ = false;
@@ -446,7 +477,11 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   const std::string remote_;
   // deflateSupported=false: permessage-deflate is never negotiated, so the stream carries none
   // of its state.
-  websocket::stream<Stream, false> ws_;
+  const Strand strand_;
+  // Plain only: the HTTP phase's stream; empty once the WebSocket has the socket.
+  std::optional<HttpStream> http_;
+  // Plain: engaged at the upgrade. TLS: from the start (it carries the TLS and HTTP layers).
+  std::optional<websocket::stream<Stream, false>> ws_;
   beast::flat_buffer read_buffer_;  // the message being read; kIdleReadBytes while idle
 
   // Strand-only state.
@@ -468,20 +503,20 @@ class WsSession final : public Connection, public NetConnection, public std::ena
 };
 
 template <typename Stream>
-void start(tcp::socket socket, NetContext& context, Listener listener, std::optional<ConnectionSlot> slot) {
+void start(StrandSocket socket, NetContext& context, Listener listener, std::optional<ConnectionSlot> slot) {
   auto session = std::make_shared<WsSession<Stream>>(std::move(socket), context, listener);
   session->hold_slot(std::move(slot));
   {
     std::lock_guard lock(context.mutex);
     context.connections.emplace(static_cast<const NetConnection*>(session.get()), session);
   }
-  const asio::any_io_executor executor = session->executor();
+  const Strand executor = session->executor();
   asio::co_spawn(executor, WsSession<Stream>::run(std::move(session)), log_exception);
 }
 
 }  // namespace
 
-void start_connection(tcp::socket socket, NetContext& context, Listener listener) {
+void start_connection(StrandSocket socket, NetContext& context, Listener listener) {
   if (context.metrics != nullptr) context.metrics->connections_total.fetch_add(1, std::memory_order_relaxed);
   // max_connections_per_ip: refused right after accept, before a byte is read or a buffer made.
   std::optional<ConnectionSlot> slot;

@@ -62,7 +62,7 @@ enum class Listener {
 // Serves one accepted TCP connection until it closes. On the main port it first takes a per-IP
 // slot (Hub::admit_connection) and closes the socket at once when there is none.
 // REQUIRES: the socket's executor is a strand of its own (accept with asio::make_strand).
-void start_connection(tcp::socket socket, NetContext& context, Listener listener);
+void start_connection(StrandSocket socket, NetContext& context, Listener listener);
 
 // Closes the sockets of live connections now (all of them, or only those still speaking HTTP).
 void abort_connections(NetContext& context, bool http_only);
