@@ -71,7 +71,6 @@ HubOptions hub_options_from(const RelayConfig& config, std::shared_ptr<Metrics> 
   relay.access = admission_mode_of(config.access);
   relay.access_tokens = config.access_tokens;
   relay.allowlist = config.allowlist;
-  relay.idle_timeout_ms = config.idle_timeout_ms;  // enforced by net/ (ServerOptions below)
   relay.cleanup_interval_ms = config.cleanup_interval_ms;
   relay.drop_acked = config.drop_acked;
   options.metrics = std::move(metrics);

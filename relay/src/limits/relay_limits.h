@@ -57,9 +57,8 @@ struct RelayLimits {
   std::vector<std::string> access_tokens; // access_tokens (comma-separated in config)
   std::vector<GroupId> allowlist;         // allowlist (comma-separated hex group ids)
 
-  // --- timeouts (the HELLO timeout is Limits::hello_timeout_ms) ---
-  std::uint32_t idle_timeout_ms = 60'000;   // idle_timeout_ms: a WebSocket with no traffic is pinged at half
-                                            // of it and closed at it (enforced by net/)
+  // (Timeouts: the HELLO timeout is Limits::hello_timeout_ms; idle_timeout_ms is enforced by net/
+  // through ServerOptions::websocket_idle_timeout.)
 
   // --- retention ---
   std::uint32_t cleanup_interval_ms = 60'000;  // cleanup_interval_ms: expiry / drop-acked cleanup period

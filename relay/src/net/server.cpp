@@ -86,7 +86,7 @@ bool out_of_resources(const error_code& ec) {
   return value == EMFILE || value == ENFILE || value == ENOBUFS || value == ENOMEM;
 }
 
-awaitable<void> accept_loop(Server::Impl& impl, tcp::acceptor& acceptor, net::Listener listener) {
+awaitable<void> accept_loop(Server::Impl& impl, tcp::acceptor& acceptor, HttpPort listener) {
   asio::steady_timer backoff_timer(acceptor.get_executor());
   auto backoff = std::chrono::milliseconds(0);
   for (;;) {
@@ -231,10 +231,10 @@ Result<std::unique_ptr<Server>> Server::start(Hub& hub, const ServerOptions& opt
     raw->request_stop();
   });
 
-  asio::co_spawn(impl->acceptor.get_executor(), accept_loop(*raw, raw->acceptor, net::Listener::kMain), log_exception);
+  asio::co_spawn(impl->acceptor.get_executor(), accept_loop(*raw, raw->acceptor, HttpPort::kMain), log_exception);
   if (impl->metrics_acceptor.is_open()) {
     asio::co_spawn(impl->metrics_acceptor.get_executor(),
-                   accept_loop(*raw, raw->metrics_acceptor, net::Listener::kMetrics), log_exception);
+                   accept_loop(*raw, raw->metrics_acceptor, HttpPort::kMetrics), log_exception);
   }
   asio::co_spawn(impl->tick_timer.get_executor(), tick_loop(*raw), log_exception);
 

@@ -75,7 +75,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
  public:
-  WsSession(StrandSocket socket, NetContext& context, Listener listener)
+  WsSession(StrandSocket socket, NetContext& context, HttpPort listener)
     requires(!kTls)
       : context_(context),
         listener_(listener),
@@ -83,7 +83,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
         strand_(socket.get_executor()),
         http_(std::in_place, std::move(socket)) {}
 
-  WsSession(StrandSocket socket, NetContext& context, Listener listener)
+  WsSession(StrandSocket socket, NetContext& context, HttpPort listener)
     requires(kTls)
       : context_(context),
         listener_(listener),
@@ -232,7 +232,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   // This connection's listener and the relay's state now, for answer_request.
   HttpSite http_site() {
     HttpSite site;
-    site.port = listener_ == Listener::kMetrics ? HttpPort::kMetrics : HttpPort::kMain;
+    site.port = listener_;
     site.metrics = context_.metrics;
     site.metrics_port = context_.options.metrics_listen.has_value();
     site.stopping = context_.stopping.load();
@@ -473,7 +473,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   }
 
   NetContext& context_;
-  const Listener listener_;
+  const HttpPort listener_;
   const std::string remote_;
   // deflateSupported=false: permessage-deflate is never negotiated, so the stream carries none
   // of its state.
@@ -503,7 +503,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
 };
 
 template <typename Stream>
-void start(StrandSocket socket, NetContext& context, Listener listener, std::optional<ConnectionSlot> slot) {
+void start(StrandSocket socket, NetContext& context, HttpPort listener, std::optional<ConnectionSlot> slot) {
   auto session = std::make_shared<WsSession<Stream>>(std::move(socket), context, listener);
   session->hold_slot(std::move(slot));
   {
@@ -516,11 +516,11 @@ void start(StrandSocket socket, NetContext& context, Listener listener, std::opt
 
 }  // namespace
 
-void start_connection(StrandSocket socket, NetContext& context, Listener listener) {
+void start_connection(StrandSocket socket, NetContext& context, HttpPort listener) {
   if (context.metrics != nullptr) context.metrics->connections_total.fetch_add(1, std::memory_order_relaxed);
   // max_connections_per_ip: refused right after accept, before a byte is read or a buffer made.
   std::optional<ConnectionSlot> slot;
-  if (listener == Listener::kMain) {
+  if (listener == HttpPort::kMain) {
     error_code ec;
     const auto endpoint = socket.remote_endpoint(ec);
     slot = context.hub.admit_connection(ec ? std::string("?") : endpoint.address().to_string());
@@ -529,7 +529,7 @@ void start_connection(StrandSocket socket, NetContext& context, Listener listene
       return;
     }
   }
-  if (listener == Listener::kMain && context.tls != nullptr) {
+  if (listener == HttpPort::kMain && context.tls != nullptr) {
     start<TlsStream>(std::move(socket), context, listener, std::move(slot));
   } else {
     start<PlainStream>(std::move(socket), context, listener, std::move(slot));

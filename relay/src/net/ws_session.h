@@ -20,6 +20,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "http/http_handler.h"
 #include "hub/hub.h"
 #include "net/server.h"
 
@@ -53,16 +54,11 @@ struct NetContext {
   std::unordered_map<const void*, std::weak_ptr<NetConnection>> connections;
 };
 
-// Which listener accepted a connection.
-enum class Listener {
-  kMain,     // /v1/sync, /health, /metrics (unless a metrics port exists); TLS when context.tls
-  kMetrics,  // /metrics and /health only, plain HTTP
-};
 
 // Serves one accepted TCP connection until it closes. On the main port it first takes a per-IP
 // slot (Hub::admit_connection) and closes the socket at once when there is none.
 // REQUIRES: the socket's executor is a strand of its own (accept with asio::make_strand).
-void start_connection(StrandSocket socket, NetContext& context, Listener listener);
+void start_connection(StrandSocket socket, NetContext& context, HttpPort listener);
 
 // Closes the sockets of live connections now (all of them, or only those still speaking HTTP).
 void abort_connections(NetContext& context, bool http_only);
