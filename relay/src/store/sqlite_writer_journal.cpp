@@ -213,9 +213,16 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
     // without them) and every push that was to be stored fails.
     spdlog::error("store: {} push(es) not journaled: {}", records.size(), st.message());
     for (const JournalRecord& r : records) group_cache_.erase(r.group_id);
+    const auto in_failed_run = [&](const PushRequest& req, Cursor cursor) {
+      return std::any_of(records.begin(), records.end(),
+                         [&](const JournalRecord& r) { return r.group_id == req.group_id && r.cursor == cursor; });
+    };
     for (WriteOp& write : ops) {
       PushOp& op = std::get<PushOp>(write);
-      if (op.result && op.result->has_value() && !op.result->value().duplicate) op.result.emplace(st);
+      // A retry of a blob earlier in this same run was answered with a cursor that now is not.
+      if (op.result && op.result->has_value() && in_failed_run(op.request, op.result->value().cursor)) {
+        op.result.emplace(st);
+      }
     }
     return;
   }
