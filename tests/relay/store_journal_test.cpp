@@ -1,9 +1,12 @@
 // The push journal (store/push_journal.h) and what the store does with it: reads that see pending
 // blobs, a crash before they reached SQLite, and replays that must neither lose, duplicate nor
 // leave a hole.
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -331,6 +334,49 @@ TEST_CASE("store: acknowledged pushes a crash kept from SQLite are replayed once
   CHECK_FALSE(fs::exists(path + "-pushlog"));  // a clean close leaves nothing to replay
   RawDb raw(path);
   CHECK(raw.integer("SELECT count(*) FROM blobs") == 3 * (kPerGroup + 1));
+}
+
+TEST_CASE("store: a push whose journal append fails is refused, leaves the journal as it was, and uses no cursor",
+          "[store][journal]") {
+  TempDir dir;
+  const std::string path = dir.file("relay.db");
+  const GroupId g = group_n(8);
+  // In a child process: RLIMIT_FSIZE makes the next journal append fail part-way (EFBIG), the
+  // way a full disk would, without touching this test process's limits.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    StoreOptions options = options_at(path);
+    options.apply_delay_ms = 600000;
+    auto store = open_sqlite_store(options);
+    if (!store) ::_exit(10);
+    const auto push = [&](std::uint32_t n) {
+      return push_sync(**store, PushRequest{g, blob_n(n), device_n(1), payload_n(n, 1000), kNow, kNever});
+    };
+    if (!push(1) || push(1)->cursor != 1) ::_exit(11);  // the group row and the cache exist now
+    const auto before = fs::file_size(path + "-pushlog");
+    rlimit limit{};
+    ::getrlimit(RLIMIT_FSIZE, &limit);
+    const rlimit saved = limit;
+    limit.rlim_cur = before + 100;  // room for the record header, not for the record
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(12);
+    auto refused = push(2);
+    if (refused.has_value()) ::_exit(13);
+    if (refused.error().code() != Code::kInternal) ::_exit(14);
+    if (fs::file_size(path + "-pushlog") != before) ::_exit(15);
+    if (::setrlimit(RLIMIT_FSIZE, &saved) != 0) ::_exit(16);
+    auto accepted = push(2);
+    if (!accepted || accepted->cursor != 2 || accepted->duplicate) ::_exit(17);
+    (*store)->close();
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);  // 13: accepted past the limit; 15: journal changed; 17: cursor burnt
+  auto store = open_sqlite_store(options_at(path)).value();
+  CHECK(pulled_cursors(*store, g) == one_to(2));
 }
 
 TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs but keeps their cursors, and refuses "
