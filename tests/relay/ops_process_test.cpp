@@ -269,6 +269,7 @@ TEST_CASE("SIGTERM drains: pushes acked before the signal are all there after a 
   }
   const auto exit_code = relay->process->wait(std::chrono::seconds(30));
   REQUIRE(exit_code.has_value());
+  INFO("relay stderr: " << relay->process->stderr_text());
   CHECK(*exit_code == 0);
   CHECK(saw_bye);
   CHECK(bye_code == static_cast<std::uint16_t>(Code::kRelayShuttingDown));

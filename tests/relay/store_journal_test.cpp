@@ -171,6 +171,22 @@ TEST_CASE("journal: records of another database refuse the open; an empty journa
   CHECK(other.error().message().find("not a push journal") != std::string::npos);
 }
 
+TEST_CASE("journal: a second store on the same database is refused while the first one runs", "[store][journal]") {
+  TempDir dir;
+  const std::string path = dir.file("relay.db");
+  auto first = open_sqlite_store(options_at(path));
+  REQUIRE(first);
+  auto second = open_sqlite_store(options_at(path));
+  REQUIRE_FALSE(second.has_value());
+  CHECK(second.error().message().find("in use by another relay process") != std::string::npos);
+  // The refused open changed nothing: the first store serves on, and after it closes a new one opens.
+  CHECK(push_sync(**first, PushRequest{group_n(1), blob_n(1), device_n(1), payload_n(1), kNow, kNever})->cursor == 1);
+  (*first)->close();
+  auto third = open_sqlite_store(options_at(path));
+  REQUIRE(third);
+  CHECK((*third)->max_cursor(group_n(1)).value() == 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The store
 

@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,6 +115,15 @@ Result<PushJournal> PushJournal::open(const std::string& path, std::uint64_t epo
   journal.sync_ = sync;
   journal.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (journal.fd_ < 0) return io_error("cannot open push journal", path, errno);
+  // One relay per database: a second one would hand out the same cursors and append to the same
+  // journal. SQLite's own locks serialise writes but cannot see the cursors held in memory.
+  if (::flock(journal.fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err == EWOULDBLOCK) {
+      return Status(Code::kStorageError, "'" + path + "' is in use by another relay process on the same database");
+    }
+    return io_error("cannot lock push journal", path, err);
+  }
   struct stat info {};
   if (::fstat(journal.fd_, &info) != 0) return io_error("cannot stat push journal", path, errno);
   journal.size_ = static_cast<std::uint64_t>(info.st_size);

@@ -46,9 +46,10 @@ struct JournalRecord {
 
 class PushJournal {
  public:
-  // Opens or creates (0600) the journal of the database with this epoch. A file that holds
-  // records of another epoch is refused (they belong to a database that is not this one); an
-  // empty one is taken over.
+  // Opens or creates (0600) the journal of the database with this epoch, and locks it (flock,
+  // exclusive) for as long as it is open: a second relay on the same database is refused. A file
+  // that holds records of another epoch is refused (they belong to a database that is not this
+  // one); an empty one is taken over.
   static Result<PushJournal> open(const std::string& path, std::uint64_t epoch, bool sync);
 
   PushJournal(PushJournal&& other) noexcept;
