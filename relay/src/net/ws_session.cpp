@@ -34,6 +34,9 @@ using TlsStream = beast::ssl_stream<HttpStream>;
 
 // Buffer an idle WebSocket session holds while it waits for the next message.
 constexpr std::size_t kIdleReadBytes = 64;
+// Once a message's first bytes are in: reads of at least one TCP segment, at most 1 MiB.
+constexpr std::size_t kMinReadChunk = 4096;
+constexpr std::size_t kMaxReadChunk = std::size_t{1} << 20;
 
 std::string format_endpoint(const StrandSocket& socket) {
   error_code ec;
@@ -327,12 +330,15 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   // message is read once its first bytes arrived (read_message_max still applies).
   void read_next() { read_some(kIdleReadBytes); }
 
-  // Reads into read_buffer_ what the next frame offers, at most `limit` bytes (0: no limit), as
-  // Beast's DynamicBuffer overload does; calling the buffer overload directly saves that
-  // overload's operation layer (and its executor work guard) in every pending read.
+  // Reads into read_buffer_ at most `limit` bytes of the current message (0: a chunk that grows
+  // with the message, so a large one takes few reads). Calling Beast's buffer overload directly
+  // saves the DynamicBuffer overload's operation layer (and its executor work guard) in every
+  // pending read. The chunk is ours, not read_size_hint(): during a closing handshake that drains
+  // frames, Beast 1.74's hint asserts (rd_remain > 0) in debug builds and is 0 in release ones,
+  // which would make every read empty. Beast never returns bytes past the current message.
   void read_some(std::size_t limit) {
-    const std::size_t hint = ws_->read_size_hint(read_buffer_);
-    const auto buffers = read_buffer_.prepare(limit == 0 ? hint : std::min(hint, limit));
+    const std::size_t chunk = std::clamp(read_buffer_.size(), kMinReadChunk, kMaxReadChunk);
+    const auto buffers = read_buffer_.prepare(limit == 0 ? chunk : limit);
     ws_->async_read_some(buffers, [self = this->shared_from_this()](error_code ec, std::size_t bytes) {
       self->read_buffer_.commit(bytes);
       self->on_read(ec);
