@@ -161,8 +161,15 @@ int check_answer(const HttpAnswer& answer, const HttpRequest& request, const Sit
     case Route::kSync:
       FUZZ_CHECK(request.method() == http::verb::get && websocket::is_upgrade(request) && path == kSyncPath);
       FUZZ_CHECK(config.port == HttpPort::kMain);
-      FUZZ_CHECK(answer.upgrade == !config.stopping);
-      if (config.stopping) FUZZ_CHECK(answer.status == http::status::service_unavailable && !answer.keep_alive);
+      if (config.stopping) {
+        FUZZ_CHECK(!answer.upgrade && answer.status == http::status::service_unavailable && !answer.keep_alive);
+      } else if (answer.upgrade) {  // version 13 and a 16-byte key: the accept value is 20 bytes in base64
+        FUZZ_CHECK(to_std(request[http::field::sec_websocket_version]) == "13");
+        FUZZ_CHECK(answer.websocket_accept.size() == 28);
+      } else {
+        FUZZ_CHECK((answer.status == http::status::upgrade_required || answer.status == http::status::bad_request) &&
+                   !answer.keep_alive);
+      }
       break;
     case Route::kHealth:
       FUZZ_CHECK(request.method() == http::verb::get && path == kHealthPath);

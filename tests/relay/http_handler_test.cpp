@@ -195,6 +195,39 @@ TEST_CASE("http handler: a WebSocket upgrade at /v1/sync is handed over; without
   CHECK(field(r, http::field::content_type) == "text/plain; charset=utf-8");
 }
 
+TEST_CASE("http handler: the upgrade's 101 carries the RFC 6455 accept value; another version gets 426, a bad key 400",
+          "[http][websocket]") {
+  Site s;
+  const HttpAnswer up = answer(get("/v1/sync", kUpgradeHeaders), s.site());
+  REQUIRE(up.upgrade);
+  CHECK(up.websocket_accept == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");  // RFC 6455 1.3's example
+  const HttpUpgradeResponse switching = build_upgrade_response(up);
+  CHECK(switching.result() == http::status::switching_protocols);
+  CHECK(std::string(switching[http::field::upgrade]) == "websocket");
+  CHECK(std::string(switching[http::field::connection]) == "Upgrade");
+  CHECK(std::string(switching[http::field::sec_websocket_accept]) == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  CHECK(std::string(switching[http::field::sec_websocket_extensions]).empty());  // no compression agreed
+
+  const std::string version_12 =
+      "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 12\r\n";
+  const HttpAnswer old = answer(get("/v1/sync", version_12), s.site());
+  CHECK_FALSE(old.upgrade);
+  CHECK(old.status == http::status::upgrade_required);
+  CHECK_FALSE(old.keep_alive);
+  CHECK(field(build_response(old), http::field::sec_websocket_version) == "13");
+
+  for (const char* key : {"", "short==", "dGhlIHNhbXBsZSBub25jZQ=", "dGhlIHNhbXBsZSBub25jZR==", "dGhlIHNhbXBsZSBub25j*Q=="}) {
+    INFO("key " << key);
+    const std::string headers = std::string("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ") + key +
+                                "\r\nSec-WebSocket-Version: 13\r\n";
+    const HttpAnswer bad = answer(get("/v1/sync", headers), s.site());
+    CHECK_FALSE(bad.upgrade);
+    CHECK(bad.status == http::status::bad_request);
+    CHECK(bad.body == "bad Sec-WebSocket-Key\n");
+  }
+}
+
 TEST_CASE("http handler: other methods get 405 with Allow: GET, other paths 404", "[http]") {
   Site s;
   for (const char* request : {"POST /v1/sync HTTP/1.1\r\nHost: relay\r\n\r\n",

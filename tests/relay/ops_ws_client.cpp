@@ -111,33 +111,33 @@ bool RawWebSocket::read_exact(std::uint8_t* out, std::size_t n, std::chrono::ste
 
 bool RawWebSocket::send_control(std::uint8_t opcode, ByteView payload) {
   if (payload.size() > 125) return false;
-  std::vector<std::uint8_t> frame{static_cast<std::uint8_t>(0x80 | opcode),
-                                  static_cast<std::uint8_t>(0x80 | payload.size())};
-  const std::uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
-  frame.insert(frame.end(), mask, mask + 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) frame.push_back(payload[i] ^ mask[i % 4]);
-  return write_all(frame.data(), frame.size());
+  return send_frame(static_cast<std::uint8_t>(0x80 | opcode), payload);
 }
 
-bool RawWebSocket::send_binary(ByteView payload) {
-  std::vector<std::uint8_t> frame{0x82};
+bool RawWebSocket::send_binary(ByteView payload) { return send_frame(0x82, payload); }
+
+bool RawWebSocket::send_frame(std::uint8_t first_byte, ByteView payload, bool masked) {
+  std::vector<std::uint8_t> frame{first_byte};
+  const std::uint8_t mask_bit = masked ? 0x80 : 0x00;
   const std::size_t n = payload.size();
   if (n < 126) {
-    frame.push_back(static_cast<std::uint8_t>(0x80 | n));
+    frame.push_back(static_cast<std::uint8_t>(mask_bit | n));
   } else if (n <= 0xFFFF) {
-    frame.push_back(0x80 | 126);
+    frame.push_back(mask_bit | 126);
     frame.push_back(static_cast<std::uint8_t>(n >> 8));
     frame.push_back(static_cast<std::uint8_t>(n));
   } else {
-    frame.push_back(0x80 | 127);
+    frame.push_back(mask_bit | 127);
     for (int shift = 56; shift >= 0; shift -= 8) frame.push_back(static_cast<std::uint8_t>(std::uint64_t{n} >> shift));
   }
   const std::uint8_t mask[4] = {0xA1, 0xB2, 0xC3, 0xD4};  // a client must mask; any key will do
-  frame.insert(frame.end(), mask, mask + 4);
+  if (masked) frame.insert(frame.end(), mask, mask + 4);
   frame.reserve(frame.size() + n);
-  for (std::size_t i = 0; i < n; ++i) frame.push_back(payload[i] ^ mask[i % 4]);
+  for (std::size_t i = 0; i < n; ++i) frame.push_back(masked ? payload[i] ^ mask[i % 4] : payload[i]);
   return write_all(frame.data(), frame.size());
 }
+
+bool RawWebSocket::send_raw(ByteView bytes) { return write_all(bytes.data(), bytes.size()); }
 
 WsEvent RawWebSocket::next(std::chrono::milliseconds timeout, bool answer_pings) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

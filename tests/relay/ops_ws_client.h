@@ -46,6 +46,10 @@ class RawWebSocket {
 
   bool send_binary(ByteView payload);
   bool send_control(std::uint8_t opcode, ByteView payload);  // 0x8 close, 0x9 ping, 0xA pong
+  // One frame with this first byte (FIN, RSV bits, opcode) as given, masked unless told not to:
+  // for frames a well-behaved client would never send.
+  bool send_frame(std::uint8_t first_byte, ByteView payload, bool masked = true);
+  bool send_raw(ByteView bytes);  // bytes as they are, e.g. a frame header without its payload
 
   // The next message or control frame within timeout. With answer_pings a ping is answered (and
   // still reported). kEnd when the peer closed the TCP connection.

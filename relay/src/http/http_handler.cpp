@@ -8,6 +8,7 @@
 
 #include "http/health.h"
 #include "metrics/metrics_text.h"
+#include "websocket/ws_handshake.h"
 
 namespace blindsync::relay {
 namespace {
@@ -24,6 +25,26 @@ HttpAnswer refusal(http::status status, std::string body) {
   answer.body = std::move(body);
   answer.keep_alive = false;
   return answer;
+}
+
+// The WebSocket opening handshake's own checks (RFC 6455 4.2.1), after is_upgrade: version 13,
+// and a key of 16 bytes; sets either upgrade and the accept value or the refusal.
+void accept_or_refuse_websocket(HttpAnswer& answer, const HttpRequest& request) {
+  if (to_std(request[http::field::sec_websocket_version]) != ws::kWebSocketVersion) {
+    answer.status = http::status::upgrade_required;
+    answer.body = "WebSocket version 13 only\n";
+    answer.keep_alive = false;
+    return;
+  }
+  std::optional<std::string> accept = ws::accept_key(to_std(request[http::field::sec_websocket_key]));
+  if (!accept) {
+    answer.status = http::status::bad_request;
+    answer.body = "bad Sec-WebSocket-Key\n";
+    answer.keep_alive = false;
+    return;
+  }
+  answer.upgrade = true;
+  answer.websocket_accept = std::move(*accept);
 }
 
 // The metrics port serves /metrics and /health only; the main port serves /metrics only when no
@@ -98,7 +119,7 @@ HttpAnswer answer_request(const HttpRequestParser& parser, const HttpSite& site)
         answer.body = "relay shutting down\n";
         answer.keep_alive = false;
       } else {
-        answer.upgrade = true;
+        accept_or_refuse_websocket(answer, request);
       }
       break;
     case Route::kHealth:
@@ -132,10 +153,20 @@ HttpResponse build_response(HttpAnswer answer) {
   if (answer.status == http::status::upgrade_required) {
     response.set(http::field::upgrade, "websocket");
     response.set(http::field::connection, "Upgrade");
+    response.set(http::field::sec_websocket_version, to_beast(ws::kWebSocketVersion));
   }
   response.keep_alive(answer.keep_alive);
   response.body() = std::move(answer.body);
   response.prepare_payload();
+  return response;
+}
+
+HttpUpgradeResponse build_upgrade_response(const HttpAnswer& answer) {
+  HttpUpgradeResponse response{http::status::switching_protocols, answer.version};
+  response.set(http::field::server, to_beast(kServerHeader));
+  response.set(http::field::upgrade, "websocket");
+  response.set(http::field::connection, "Upgrade");
+  response.set(http::field::sec_websocket_accept, to_beast(answer.websocket_accept));
   return response;
 }
 

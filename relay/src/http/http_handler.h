@@ -12,14 +12,19 @@
 //       GET /health       -> 200 JSON (503 when the store cannot answer), health.h
 //       GET /metrics      -> 200 Prometheus text, metrics_text.h; 404 where it is not served
 //                            (no Metrics, or on the main port while a metrics port exists)
-//       GET /v1/sync + Upgrade -> upgrade = true (net/ accepts the WebSocket); 503 while draining;
-//                            404 on the metrics port
+//       GET /v1/sync + Upgrade -> upgrade = true with the Sec-WebSocket-Accept value (net/ writes
+//                            build_upgrade_response and speaks WebSocket from then on); 503 while
+//                            draining; 426 (Sec-WebSocket-Version: 13) for another version; 400 for
+//                            a Sec-WebSocket-Key that is not 16 bytes of base64; 404 on the
+//                            metrics port
 //       GET /v1/sync      -> 426 (Upgrade: websocket)
 //       other methods on those paths -> 405 (Allow: GET); anything else 404
 //     Keep-alive follows the request, and is off while the relay drains.
 //   build_response     the answer as a Beast response, with the relay's headers (Server,
-//                      Content-Type, Cache-Control: no-store, Allow for 405, Upgrade for 426,
-//                      Content-Length, Connection).
+//                      Content-Type, Cache-Control: no-store, Allow for 405, Upgrade and
+//                      Sec-WebSocket-Version for 426, Content-Length, Connection).
+//   build_upgrade_response  the 101 Switching Protocols for upgrade = true. No extension and no
+//                      subprotocol is ever agreed (the relay's frames carry no compression).
 //
 // Beast's HTTP message and parser types are header-only and carry no sockets; no Asio I/O object is
 // included here (Beast's fields pull in Asio's buffer types only). Thread-safety: pure functions;
@@ -28,6 +33,7 @@
 
 #include <utility>  // first: Boost 1.74 uses std::exchange without including it (see net/asio.h)
 
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/status.hpp>
@@ -49,6 +55,7 @@ namespace blindsync::relay {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpRequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+using HttpUpgradeResponse = boost::beast::http::response<boost::beast::http::empty_body>;
 
 inline constexpr std::string_view kServerHeader = "blindsync-relay";
 inline constexpr std::string_view kPlainTextContentType = "text/plain; charset=utf-8";
@@ -82,8 +89,10 @@ struct HttpAnswer {
   // The route served (after what the port serves: kNotFound for the rest); nullopt for a refused
   // request (unreadable, or with a body).
   std::optional<Route> route;
-  // true: accept the WebSocket upgrade with the request (route kSync); the fields below are unused.
+  // true: accept the WebSocket upgrade with the request (route kSync): write
+  // build_upgrade_response; the fields below but websocket_accept and version are unused.
   bool upgrade = false;
+  std::string websocket_accept;  // upgrade only: the Sec-WebSocket-Accept value
   boost::beast::http::status status = boost::beast::http::status::ok;
   unsigned version = 11;  // HTTP version of the response: the request's, 1.1 for refusals
   std::string content_type{kPlainTextContentType};
@@ -102,5 +111,8 @@ HttpAnswer answer_request(const HttpRequestParser& parser, const HttpSite& site)
 
 // The response to write for an answer (not for upgrade = true).
 HttpResponse build_response(HttpAnswer answer);
+
+// The 101 that opens the WebSocket, for an answer with upgrade = true.
+HttpUpgradeResponse build_upgrade_response(const HttpAnswer& answer);
 
 }  // namespace blindsync::relay

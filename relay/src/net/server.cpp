@@ -121,6 +121,7 @@ awaitable<void> tick_loop(Server::Impl& impl) {
     co_await impl.tick_timer.async_wait(asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
     impl.context.hub.on_tick(Hub::Clock::now());
+    net::sweep_idle_connections(impl.context);
   }
 }
 

@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
-#include <list>
 #include <exception>
+#include <list>
+#include <span>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +20,7 @@
 #include "http/routes.h"
 #include "limits/connection_limiter.h"
 #include "metrics/metrics.h"
+#include "websocket/ws_frame.h"
 
 namespace blindsync::relay::net {
 namespace {
@@ -27,16 +30,15 @@ using asio::use_awaitable;
 
 // The HTTP phase of a plain connection: a stream with timeouts. An open plain WebSocket runs over
 // the bare socket (moved out of it after the upgrade), which saves every idle session the
-// stream's state and timers; Beast's websocket stream keeps its own timeouts.
+// stream's state and timers; from then on the sweep (check_idle) bounds the connection.
 using HttpStream = beast::basic_stream<tcp, Strand>;
 using PlainStream = StrandSocket;
 using TlsStream = beast::ssl_stream<HttpStream>;
 
 // Buffer an idle WebSocket session holds while it waits for the next message.
 constexpr std::size_t kIdleReadBytes = 64;
-// Once a message's first bytes are in: reads of at least one TCP segment, at most 1 MiB.
+// Once a frame's first bytes are in: reads of at least one TCP segment.
 constexpr std::size_t kMinReadChunk = 4096;
-constexpr std::size_t kMaxReadChunk = std::size_t{1} << 20;
 
 std::string format_endpoint(const StrandSocket& socket) {
   error_code ec;
@@ -50,7 +52,7 @@ std::string format_endpoint(const StrandSocket& socket) {
 bool is_quiet_end(const error_code& ec) {
   return ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-         ec == asio::error::broken_pipe || ec == websocket::error::closed || ec == ssl::error::stream_truncated;
+         ec == asio::error::broken_pipe || ec == ssl::error::stream_truncated;
 }
 
 // Logs what escaped a coroutine or a completion handler (only allocation failures can: every
@@ -71,8 +73,16 @@ std::uint64_t seconds_since(std::chrono::steady_clock::time_point start) {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count());
 }
 
-// Stream is PlainStream or TlsStream: the layer under the WebSocket. A TLS stream also carries
-// HTTP; a plain connection speaks HTTP over http_ and moves its socket into ws_ after the upgrade.
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Stream is PlainStream or TlsStream: what the WebSocket frames travel on. A TLS stream also
+// carries HTTP; a plain connection speaks HTTP over http_ and moves its socket into wire_ after
+// the upgrade. The frames are read and written here with websocket/ws_frame.h, not through
+// Beast's websocket::stream, whose fixed per-stream state (a 1.5 KiB read buffer, a timer and
+// its pending wait) was half of what an idle session cost (W4 in docs/benchmarks.md).
 template <typename Stream>
 class WsSession final : public Connection, public NetConnection, public std::enable_shared_from_this<WsSession<Stream>> {
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
@@ -92,7 +102,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
         listener_(listener),
         remote_(format_endpoint(socket)),
         strand_(socket.get_executor()),
-        ws_(std::in_place, std::move(socket), *context.tls) {}
+        wire_(std::in_place, std::move(socket), *context.tls) {}
 
   // The coroutine phase of the connection: TLS handshake, HTTP, WebSocket handshake. Once the
   // WebSocket is open it returns and the callback read loop keeps the session alive, so that an
@@ -123,8 +133,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   // The per-address connection slot (Hub::admit_connection), given back by finish().
   void hold_slot(std::optional<ConnectionSlot> slot) { slot_ = std::move(slot); }
 
-  // This connection's strand. Safe from any thread: set once, at construction (the socket moves
-  // from http_ to ws_ on the strand).
+  // This connection's strand. Safe from any thread: set once, at construction.
   const Strand& executor() const { return strand_; }
 
   void abort(bool http_only) override {
@@ -135,22 +144,32 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     });
   }
 
+  // Called by the sweep from the tick thread: only an open WebSocket that has been silent for
+  // half the idle timeout, or that waits for a closing handshake, gets a check on its strand.
+  void check_idle(std::int64_t now_ms) override {
+    const std::int64_t last_read = last_read_ms_.load(std::memory_order_relaxed);
+    if (last_read < 0) return;
+    const std::int64_t half_idle = context_.options.websocket_idle_timeout.count() / 2;
+    if (now_ms - last_read < half_idle && !closing_.load(std::memory_order_relaxed)) return;
+    asio::post(executor(), [self = this->shared_from_this()]() { self->on_idle_check(); });
+  }
+
  private:
   enum class Phase { kHttp, kWebSocket, kDone };
 
   // The connection's socket, wherever it is now. Strand only.
   StrandSocket& socket() {
     if constexpr (kTls) {
-      return beast::get_lowest_layer(*ws_).socket();
+      return beast::get_lowest_layer(*wire_).socket();
     } else {
-      return ws_ ? ws_->next_layer() : http_->socket();
+      return wire_ ? *wire_ : http_->socket();
     }
   }
 
   // The stream HTTP is read from and written to; its lowest layer has the HTTP timeouts.
   auto& http_stream() {
     if constexpr (kTls) {
-      return ws_->next_layer();
+      return *wire_;
     } else {
       return *http_;
     }
@@ -159,23 +178,25 @@ class WsSession final : public Connection, public NetConnection, public std::ena
 
   awaitable<void> serve() {
     auto self = this->shared_from_this();
-    bool reading = false;  // the read loop owns the session from here and calls finish()
+    bool opened = false;  // the WebSocket loops own the session from here and call finish()
     try {
-      if (co_await tls_handshake()) reading = co_await serve_http();
+      if (co_await tls_handshake()) opened = co_await serve_http();
     } catch (...) {
       log_exception(std::current_exception());
     }
-    if (!reading) finish();
+    if (!opened) finish();
   }
 
   // The end of the connection, whichever phase it ended in. Runs on the strand, once.
   void finish() {
     if (phase_ == Phase::kDone) return;
     phase_ = Phase::kDone;
+    last_read_ms_ = -1;
     queue_.clear();
     queued_bytes_ = 0;
     queued_frames_ = 0;
-    read_buffer_ = {};
+    in_ = {};
+    message_ = {};
     if (hub_open_) context_.hub.on_close(this->shared_from_this());
     error_code ec;
     socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -221,10 +242,11 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       }
       HttpAnswer answer = answer_request(parser, http_site());
       if (answer.upgrade) {
-        // The header bytes are not needed for the handshake: give them back before it.
-        buffer.clear();
-        buffer.shrink_to_fit();
-        co_return co_await accept_websocket(parser.release());
+        // Bytes after the request (a client that sent frames before the 101) are its first
+        // frames: they go to the WebSocket's buffer.
+        const auto early = buffer.data();
+        if (early.size() != 0) in_.commit(asio::buffer_copy(in_.prepare(early.size()), early));
+        co_return co_await open_websocket(answer);
       }
       const bool keep_alive = answer.keep_alive;
       const bool ok = co_await respond(std::move(answer));
@@ -278,118 +300,223 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     co_return !ec;
   }
 
-  // The WebSocket handshake; on success the session joins the hub and the read loop starts.
-  // True when the read loop runs (and will call finish()).
-  awaitable<bool> accept_websocket(http::request<http::string_body> request) {
-    configure_websocket();
-    error_code ec;
-    co_await ws_->async_accept(request, asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      spdlog::debug("websocket handshake failed remote={} error=\"{}\"", remote_, ec.message());
-      co_return false;
+  // Writes the 101; on success the session joins the hub and the read loop starts. True when
+  // the read loop runs (and will call finish()).
+  awaitable<bool> open_websocket(const HttpAnswer& answer) {
+    {
+      HttpUpgradeResponse response = build_upgrade_response(answer);
+      http_timeouts().expires_after(context_.options.websocket_handshake_timeout);
+      error_code ec;
+      co_await http::async_write(http_stream(), response, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        spdlog::debug("websocket handshake failed remote={} error=\"{}\"", remote_, ec.message());
+        co_return false;
+      }
     }
-    phase_ = Phase::kWebSocket;
-    hub_open_ = true;
-    context_.hub.on_open(this->shared_from_this());
-    read_next();
-    co_return true;
-  }
-
-  void configure_websocket() {
-    const ServerOptions& options = context_.options;
     if constexpr (kTls) {
-      // Beast's websocket stream keeps its own timers; the tcp_stream's must be off (Beast docs).
+      // From here the sweep (check_idle) bounds the connection, not the HTTP timeouts.
       http_timeouts().expires_never();
     } else {
       // The WebSocket gets the bare socket; the HTTP stream (and its timers) goes.
       StrandSocket socket = http_->release_socket();
       http_.reset();
-      ws_.emplace(std::move(socket));
+      wire_.emplace(std::move(socket));
     }
-    websocket::stream_base::timeout timeouts{};
-    timeouts.handshake_timeout = options.websocket_handshake_timeout;
-    // No traffic for half of it: Beast sends a ping; nothing (not even the pong) for all of it:
-    // the read fails with a timeout and the connection is closed. A peer that vanished without
-    // a FIN (laptop lid closed) is noticed this way.
-    timeouts.idle_timeout = options.websocket_idle_timeout;
-    timeouts.keep_alive_pings = true;
-    ws_->set_option(timeouts);
-    ws_->set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& response) { response.set(http::field::server, "blindsync-relay"); }));
-    // Beast defaults to 16 MB messages: cap at the frame limit before any frame is buffered.
-    ws_->read_message_max(context_.hub.limits().max_frame_bytes);
-    ws_->binary(true);
-    // One frame per message, written with one gather write: Beast's default splits a server's
-    // messages into 4 KiB frames, one write each (a 1 MB PULL page took 256 writes).
-    ws_->auto_fragment(false);
+    phase_ = Phase::kWebSocket;
+    last_read_ms_ = steady_ms();
+    hub_open_ = true;
+    context_.hub.on_open(this->shared_from_this());
+    if (in_.size() == 0) {
+      read_next();
+    } else {
+      on_read(error_code{});  // frames that came with the upgrade request
+    }
+    co_return true;
   }
 
   // --- read loop: completion handlers, not a coroutine, so that an idle session holds only the
-  // pending read operation. The handlers have no associated executor: Beast runs them on the
-  // stream's, which is this connection's strand.
+  // pending read (a small socket operation) and kIdleReadBytes of buffer. The handlers have no
+  // associated executor: they run on the stream's, which is this connection's strand.
 
-  // Waits for the next message with at most kIdleReadBytes of buffer: async_read would prepare
-  // Beast's tcp_frame_size (1.5 KiB) up front, held by every idle session. The rest of the
-  // message is read once its first bytes arrived (read_message_max still applies).
-  void read_next() { read_some(kIdleReadBytes); }
-
-  // Reads into read_buffer_ at most `limit` bytes of the current message (0: a chunk that grows
-  // with the message, so a large one takes few reads). Calling Beast's buffer overload directly
-  // saves the DynamicBuffer overload's operation layer (and its executor work guard) in every
-  // pending read. The chunk is ours, not read_size_hint(): during a closing handshake that drains
-  // frames, Beast 1.74's hint asserts (rd_remain > 0) in debug builds and is 0 in release ones,
-  // which would make every read empty. Beast never returns bytes past the current message.
-  void read_some(std::size_t limit) {
-    const std::size_t chunk = std::clamp(read_buffer_.size(), kMinReadChunk, kMaxReadChunk);
-    const auto buffers = read_buffer_.prepare(limit == 0 ? chunk : limit);
-    ws_->async_read_some(buffers, [self = this->shared_from_this()](error_code ec, std::size_t bytes) {
-      self->read_buffer_.commit(bytes);
+  void read_next() {
+    reading_ = true;
+    const auto buffers = in_.prepare(next_read_size());
+    wire_->async_read_some(buffers, [self = this->shared_from_this()](error_code ec, std::size_t bytes) {
+      self->reading_ = false;
+      self->in_.commit(bytes);
       self->on_read(ec);
     });
   }
 
+  // Idle: a few bytes, enough for a small message whole. In a frame: what it still lacks, in
+  // reads that grow with what has arrived (at least one segment), so that a client announcing
+  // a large frame and sending little of it gets little memory.
+  std::size_t next_read_size() const {
+    if (frame_missing_ == 0) return kIdleReadBytes;
+    return std::min(frame_missing_, std::max(kMinReadChunk, in_.size()));
+  }
+
   void on_read(error_code ec) {
     try {
-      if (!ec && !ws_->is_message_done()) return read_some(0);
       if (ec) {
-        log_websocket_end(ec);
-        return finish();
+        log_read_end(ec);
+        return end_now();
       }
-      deliver_message();
+      last_read_ms_.store(steady_ms(), std::memory_order_relaxed);
+      if (!read_frames()) return try_finish();  // the writer ends the session
+      // An idle session keeps no buffer from its last message.
+      if (in_.size() == 0 && in_.capacity() > kIdleReadBytes) in_.shrink_to_fit();
       read_next();
-    } catch (...) {  // allocation failures only; the session ends as the coroutine's would
+    } catch (...) {  // allocation failures only; the session ends
       log_exception(std::current_exception());
-      finish();
+      end_now();
     }
   }
 
-  // Hands one complete message to the hub, then drops the buffer's bytes.
-  void deliver_message() {
-    if (context_.metrics != nullptr) context_.metrics->bytes_in.fetch_add(read_buffer_.size(), std::memory_order_relaxed);
-    if (!ws_->got_binary()) {
-      request_close(static_cast<std::uint16_t>(websocket::close_code::unknown_data), "binary messages only");
-    } else {
-      const auto data = read_buffer_.cdata();
-      context_.hub.on_frame(this->shared_from_this(), ByteView(static_cast<const std::uint8_t*>(data.data()), data.size()));
+  // Handles every whole frame in in_. False when reading stops: the peer closed, or broke the
+  // protocol and is being closed.
+  bool read_frames() {
+    for (;;) {
+      const auto data = in_.data();
+      const std::span<std::uint8_t> bytes(static_cast<std::uint8_t*>(data.data()), data.size());
+      const ws::HeaderParse parse = ws::parse_client_header(bytes);
+      if (parse.outcome == ws::HeaderParse::Outcome::kNeedMore) {
+        frame_missing_ = 0;
+        return true;
+      }
+      if (parse.outcome == ws::HeaderParse::Outcome::kProtocolError) return fail(ws::kCloseProtocolError, parse.error);
+      const ws::FrameHeader& header = parse.header;
+      if (!is_control(header.opcode)) {
+        if (std::optional<std::pair<std::uint16_t, std::string_view>> refusal = refuse_data_frame(header)) {
+          return fail(refusal->first, refusal->second);
+        }
+      }
+      const std::size_t available = bytes.size() - header.header_size;
+      if (available < header.payload_size) {
+        frame_missing_ = static_cast<std::size_t>(header.payload_size - available);
+        return true;
+      }
+      frame_missing_ = 0;
+      const auto payload = bytes.subspan(header.header_size, static_cast<std::size_t>(header.payload_size));
+      ws::unmask(payload, header.mask, 0);
+      const bool go_on = handle_frame(header, payload);
+      in_.consume(header.header_size + payload.size());
+      if (!go_on) return false;
     }
-    read_buffer_.consume(read_buffer_.size());
-    // An idle session keeps no buffer from its last message.
-    if (read_buffer_.capacity() > kIdleReadBytes) read_buffer_.shrink_to_fit();
   }
 
-  void log_websocket_end(const error_code& ec) const {
-    if (ec == websocket::error::message_too_big) {
+  // Why a data frame is refused before its payload is read, or nullopt.
+  std::optional<std::pair<std::uint16_t, std::string_view>> refuse_data_frame(const ws::FrameHeader& header) const {
+    const bool continuation = header.opcode == ws::Opcode::kContinuation;
+    if (continuation && !in_message_) return std::pair{ws::kCloseProtocolError, "continuation without a message"};
+    if (!continuation && in_message_) return std::pair{ws::kCloseProtocolError, "message inside a fragmented one"};
+    if (header.opcode == ws::Opcode::kText) return std::pair{ws::kCloseUnsupportedData, "binary messages only"};
+    // The frame limit caps the whole message, and is checked before a byte of it is buffered.
+    if (message_.size() + header.payload_size > context_.hub.limits().max_frame_bytes) {
       spdlog::info("frame too large, connection closed remote={} limit_bytes={}", remote_,
                    context_.hub.limits().max_frame_bytes);
-    } else if (ec == beast::error::timeout) {
-      spdlog::debug("idle websocket closed remote={} idle_timeout_ms={}", remote_,
-                    context_.options.websocket_idle_timeout.count());
-    } else if (!is_quiet_end(ec)) {
-      spdlog::debug("websocket ended remote={} error=\"{}\"", remote_, ec.message());
+      return std::pair{ws::kCloseMessageTooBig, "message too big"};
+    }
+    return std::nullopt;
+  }
+
+  // One whole, unmasked frame. False when reading stops.
+  bool handle_frame(const ws::FrameHeader& header, std::span<std::uint8_t> payload) {
+    switch (header.opcode) {
+      case ws::Opcode::kPing:
+        // Only the newest ping needs its pong (RFC 6455 5.5.3); a flood of them queues one.
+        pong_.emplace(payload.begin(), payload.end());
+        start_writer();
+        return true;
+      case ws::Opcode::kPong:
+        return true;  // its arrival already counted as activity
+      case ws::Opcode::kClose:
+        return on_peer_close(payload);
+      default:
+        break;
+    }
+    // Data once our close is sent: the peer has not seen it yet; nothing more is served.
+    if (close_requested_) return true;
+    if (header.fin && !in_message_) {
+      deliver_message(payload);  // the common case: one frame, handed over from in_ uncopied
+      return true;
+    }
+    in_message_ = true;
+    message_.insert(message_.end(), payload.begin(), payload.end());
+    if (header.fin) {
+      deliver_message(message_);
+      in_message_ = false;
+      message_ = {};
+    }
+    return true;
+  }
+
+  void deliver_message(std::span<const std::uint8_t> message) {
+    if (context_.metrics != nullptr) context_.metrics->bytes_in.fetch_add(message.size(), std::memory_order_relaxed);
+    context_.hub.on_frame(this->shared_from_this(), ByteView(message.data(), message.size()));
+  }
+
+  // The peer's close frame: the answer to ours (the connection ends), or its own, which gets
+  // its code echoed (RFC 6455 5.5.1) once what is being written is out. Reading stops.
+  bool on_peer_close(std::span<const std::uint8_t> payload) {
+    stop_reading_ = true;
+    if (close_sent_) {
+      end_connection();
+      return false;
+    }
+    const ws::CloseParse close = ws::parse_close_payload(payload);
+    drop_queue();
+    if (!close.valid) {
+      queue_close(ws::kCloseProtocolError, "invalid close frame");
+    } else if (close.code == ws::kCloseNoStatus) {
+      queue_close_payload({});
+    } else {
+      queue_close(close.code, "");
+    }
+    return false;
+  }
+
+  // A client that broke the protocol gets a close frame with the reason; the connection ends
+  // once it is written, without waiting for an answer.
+  bool fail(std::uint16_t code, std::string_view reason) {
+    spdlog::debug("websocket protocol error remote={} close_code={} reason=\"{}\"", remote_, code, reason);
+    stop_reading_ = true;
+    drop_queue();
+    if (close_sent_) {  // nothing more may be written: just end
+      end_connection();
+      return false;
+    }
+    close_requested_ = false;  // this close replaces one that was only asked for
+    queue_close(code, reason);
+    return false;
+  }
+
+  void log_read_end(const error_code& ec) const {
+    if (!is_quiet_end(ec)) spdlog::debug("websocket ended remote={} error=\"{}\"", remote_, ec.message());
+  }
+
+  // On the strand, after check_idle: a ping at half the idle timeout, the connection cut at the
+  // full timeout or when the closing handshake takes longer than the handshake timeout. A peer
+  // that vanished without a FIN (laptop lid closed) is noticed this way.
+  void on_idle_check() {
+    if (phase_ != Phase::kWebSocket) return;
+    const std::int64_t now = steady_ms();
+    const std::int64_t idle_timeout = context_.options.websocket_idle_timeout.count();
+    const std::int64_t idle = now - last_read_ms_.load(std::memory_order_relaxed);
+    const bool close_overdue =
+        closing_.load(std::memory_order_relaxed) && now - close_sent_ms_ >= context_.options.websocket_handshake_timeout.count();
+    if (idle >= idle_timeout || close_overdue) {
+      spdlog::debug("idle websocket closed remote={} idle_timeout_ms={}", remote_, idle_timeout);
+      return cut_socket();
+    }
+    if (idle >= idle_timeout / 2 && pinged_for_read_ms_ != last_read_ms_.load(std::memory_order_relaxed)) {
+      pinged_for_read_ms_ = last_read_ms_.load(std::memory_order_relaxed);
+      ping_due_ = true;
+      start_writer();
     }
   }
 
-  // --- send queue: runs on the strand ---
+  // --- send queue and writer: run on the strand ---
 
   void enqueue(Bytes frame) {
     if (phase_ != Phase::kWebSocket || close_requested_ || broken_) return;
@@ -397,15 +524,11 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     if (queue_.size() + 1 > options.max_queued_frames || queued_bytes_ + frame.size() > options.max_queued_bytes) {
       spdlog::warn("send queue full, closing slow connection remote={} queued_frames={} queued_bytes={}", remote_,
                    queue_.size(), queued_bytes_.load());
-      queue_.clear();
-      queued_bytes_ = 0;
-      queued_frames_ = 0;
+      drop_queue();
       if (writing_) {
         // A write is stuck behind a peer that does not read: a closing handshake would wait
         // behind it too, so cut the socket (the read loop then ends the session).
-        broken_ = true;
-        error_code ec;
-        socket().close(ec);
+        cut_socket();
       } else {
         request_close(websocket_close_code(Code::kRelayOverloaded), "send queue full");
       }
@@ -417,6 +540,14 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     start_writer();
   }
 
+  void drop_queue() {
+    queue_.clear();
+    queued_bytes_ = 0;
+    queued_frames_ = 0;
+  }
+
+  // The hub's (or the relay's own) close: written after what is queued; the read loop then
+  // waits for the peer's answer, bounded by the handshake timeout.
   void request_close(std::uint16_t code, std::string_view reason) {
     if (phase_ == Phase::kHttp) {  // not a WebSocket yet: nothing to say, just drop the socket
       error_code ec;
@@ -424,78 +555,147 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       return;
     }
     if (phase_ != Phase::kWebSocket || close_requested_ || broken_) return;
+    queue_close(code, reason);
+  }
+
+  void queue_close(std::uint16_t code, std::string_view reason) { queue_close_payload(ws::make_close_payload(code, reason)); }
+
+  void queue_close_payload(Bytes payload) {
+    if (close_requested_ || broken_) return;
     close_requested_ = true;
-    // RFC 6455 limits a close reason to 123 bytes.
-    close_reason_ = std::make_unique<websocket::close_reason>(
-        static_cast<websocket::close_code>(code),
-        boost::beast::string_view(reason.data(), std::min<std::size_t>(reason.size(), 123)));
+    close_payload_ = std::make_unique<Bytes>(std::move(payload));
     start_writer();
   }
 
   void start_writer() {
-    if (writing_) return;
-    writing_ = true;
+    if (writing_ || broken_ || phase_ != Phase::kWebSocket) return;
     write_next();
   }
 
-  // The one writer: Beast allows a single outstanding write (and close) per stream. A chain of
-  // completion handlers (like the read loop) that ends with the close frame if one was asked for.
+  // The one writer: one write at a time per stream. Pongs first, then a keep-alive ping, then
+  // queued messages, then the close frame; nothing after the close frame (RFC 6455 5.5.1).
   void write_next() {
-    if (!queue_.empty() && !broken_ && phase_ == Phase::kWebSocket) {
+    if (close_sent_ || broken_ || phase_ != Phase::kWebSocket) return;
+    if (pong_) {
+      Bytes payload = std::move(*pong_);
+      pong_.reset();
+      return write_frame(ws::Opcode::kPong, std::move(payload));
+    }
+    if (ping_due_) {
+      ping_due_ = false;
+      return write_frame(ws::Opcode::kPing, Bytes{});
+    }
+    if (!queue_.empty()) {
       Bytes frame = std::move(queue_.front());
       queue_.pop_front();
       queued_bytes_ -= frame.size();
       --queued_frames_;
-      // The handler owns the frame while it is written; moving a vector keeps its data in place.
-      const auto buffer = asio::buffer(frame);
-      ws_->async_write(buffer, [self = this->shared_from_this(), frame = std::move(frame)](error_code ec, std::size_t) {
-        self->on_written(ec, frame.size());
-      });
-      return;
+      return write_frame(ws::Opcode::kBinary, std::move(frame));
     }
-    if (close_requested_ && !close_sent_ && !broken_ && phase_ == Phase::kWebSocket) {
+    if (close_requested_) {
       close_sent_ = true;
-      // The read loop stays active and receives the peer's close reply (or times out).
-      ws_->async_close(*close_reason_, [self = this->shared_from_this()](error_code) { self->writing_ = false; });
-      return;
+      close_sent_ms_ = steady_ms();
+      closing_.store(true, std::memory_order_relaxed);
+      Bytes payload = std::move(*close_payload_);
+      close_payload_.reset();
+      write_frame(ws::Opcode::kClose, std::move(payload));
     }
-    writing_ = false;
   }
 
-  void on_written(error_code ec, std::size_t bytes) {
+  // Header and payload go out in one gather write; the handler owns the payload meanwhile
+  // (moving a vector keeps its data in place).
+  void write_frame(ws::Opcode opcode, Bytes payload) {
+    writing_ = true;
+    const std::size_t header_size = ws::write_server_header(opcode, payload.size(), out_header_);
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(out_header_.data(), header_size),
+                                                    asio::buffer(payload)};
+    // bytes_out counts message payloads, as bytes_in does: not frame headers or control frames.
+    const std::size_t counted = opcode == ws::Opcode::kBinary ? payload.size() : 0;
+    asio::async_write(*wire_, buffers,
+                      [self = this->shared_from_this(), payload = std::move(payload), counted](error_code ec, std::size_t) {
+                        self->on_written(ec, counted);
+                      });
+  }
+
+  void on_written(error_code ec, std::size_t payload_bytes) {
+    writing_ = false;
     if (ec) {
       broken_ = true;
-      queue_.clear();
-      queued_bytes_ = 0;
-      queued_frames_ = 0;
-      socket().close(ec);  // ends the read loop too
-    } else if (context_.metrics != nullptr) {
-      context_.metrics->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+      drop_queue();
+      return end_now();
     }
+    if (context_.metrics != nullptr) context_.metrics->bytes_out.fetch_add(payload_bytes, std::memory_order_relaxed);
+    if (ending_ || broken_) return end_now();  // the session is ending: nothing more goes out
+    // Our close frame is out and reading has stopped (the peer closed first, or broke the
+    // protocol): nothing more will come or go.
+    if (close_sent_ && stop_reading_) return end_connection();
     try {
       write_next();
     } catch (...) {  // allocation failures only: the connection cannot be served any more
       log_exception(std::current_exception());
       broken_ = true;
-      socket().close(ec);
+      end_now();
     }
+  }
+
+  // The closing handshake is complete: TLS says close_notify (bounded by the sweep, as the
+  // handshake is), then the TCP connection ends; the server closes first (RFC 6455 7.1.1).
+  void end_connection() {
+    if constexpr (kTls) {
+      if (!broken_ && !shutting_down_) {
+        shutting_down_ = true;
+        writing_ = true;
+        wire_->async_shutdown([self = this->shared_from_this()](error_code) {
+          self->writing_ = false;
+          self->end_now();
+        });
+        return;
+      }
+    }
+    end_now();
+  }
+
+  // Cuts the socket; a pending read or write then completes with an error and ends the session.
+  void cut_socket() {
+    broken_ = true;
+    error_code ec;
+    socket().close(ec);
+  }
+
+  void end_now() {
+    ending_ = true;
+    cut_socket();
+    try_finish();
+  }
+
+  // finish() runs once the session is ending and nothing of ours is pending on the socket.
+  void try_finish() {
+    if (ending_ && !reading_ && !writing_) finish();
   }
 
   NetContext& context_;
   const HttpPort listener_;
   const std::string remote_;
-  // deflateSupported=false: permessage-deflate is never negotiated, so the stream carries none
-  // of its state.
   const Strand strand_;
   // Plain only: the HTTP phase's stream; empty once the WebSocket has the socket.
   std::optional<HttpStream> http_;
-  // Plain: engaged at the upgrade. TLS: from the start (it carries the TLS and HTTP layers).
-  std::optional<websocket::stream<Stream, false>> ws_;
-  beast::flat_buffer read_buffer_;  // the message being read; kIdleReadBytes while idle
+  // Plain: the bare socket, from the upgrade on. TLS: from the start (it carries HTTP too).
+  std::optional<Stream> wire_;
+  beast::flat_buffer in_;  // bytes read and not yet handled; kIdleReadBytes while idle
+  Bytes message_;          // a fragmented message being gathered (rare: clients send one frame)
+  std::array<std::uint8_t, ws::kMaxServerHeaderBytes> out_header_{};  // the frame being written
+
+  // Read by check_idle from the tick thread: -1 until the WebSocket opens and after it ends.
+  std::atomic<std::int64_t> last_read_ms_{-1};
+  std::atomic<bool> closing_{false};  // our close frame is sent: its answer is awaited
 
   // Strand-only state.
   Phase phase_ = Phase::kHttp;
   bool hub_open_ = false;
+  std::size_t frame_missing_ = 0;  // payload bytes of the frame at the front of in_ not read yet
+  bool in_message_ = false;
+  std::int64_t pinged_for_read_ms_ = -1;
+  std::int64_t close_sent_ms_ = 0;
   // A list, not a deque: an empty libstdc++ deque still holds its map and a 512-byte node, and
   // most sessions are idle with nothing queued (W4 in docs/benchmarks.md).
   std::list<Bytes> queue_;
@@ -503,12 +703,17 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   std::atomic<std::size_t> queued_bytes_{0};
   std::atomic<std::size_t> queued_frames_{0};
   std::optional<ConnectionSlot> slot_;
+  std::optional<Bytes> pong_;              // the payload of the newest ping not answered yet
+  std::unique_ptr<Bytes> close_payload_;  // only once a close is asked for
+  bool ping_due_ = false;
+  bool reading_ = false;
   bool writing_ = false;
+  bool stop_reading_ = false;
   bool close_requested_ = false;
   bool close_sent_ = false;
+  bool shutting_down_ = false;
+  bool ending_ = false;
   bool broken_ = false;
-  // Only once a close is asked for: a close_reason holds 123 bytes of reason inline.
-  std::unique_ptr<websocket::close_reason> close_reason_;
 };
 
 template <typename Stream>
@@ -554,6 +759,19 @@ void abort_connections(NetContext& context, bool http_only) {
     }
   }
   for (const auto& session : sessions) session->abort(http_only);
+}
+
+void sweep_idle_connections(NetContext& context) {
+  std::vector<std::shared_ptr<NetConnection>> live;
+  {
+    std::lock_guard lock(context.mutex);
+    live.reserve(context.connections.size());
+    for (const auto& [raw, weak] : context.connections) {
+      if (auto connection = weak.lock()) live.push_back(std::move(connection));
+    }
+  }
+  const std::int64_t now = steady_ms();
+  for (const auto& connection : live) connection->check_idle(now);
 }
 
 std::size_t live_connections(NetContext& context) {

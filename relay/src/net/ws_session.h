@@ -8,7 +8,10 @@
 // Each connection runs on its own strand: its coroutine (TLS, HTTP and the WebSocket handshake),
 // then its read and write completion handlers, its send queue and its close all execute there;
 // Connection::send/close post onto it, so they are safe from any thread. An open WebSocket is
-// served by completion handlers rather than a coroutine, so an idle one holds no coroutine frames.
+// served by completion handlers rather than a coroutine, so an idle one holds no coroutine frames,
+// and its frames are read and written with websocket/ws_frame.h over the bare stream. No
+// per-connection timer: the server's tick calls sweep_idle_connections, which pings a WebSocket
+// silent for half the idle timeout and cuts one silent for all of it.
 #pragma once
 
 #include "net/asio.h"
@@ -16,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -36,6 +40,9 @@ class NetConnection {
   virtual ~NetConnection() = default;
   // Closes the socket now (all connections, or only those still speaking HTTP). Thread-safe.
   virtual void abort(bool http_only) = 0;
+  // The idle and closing-handshake bounds of an open WebSocket (steady clock, ms); cheap when
+  // nothing is due. Thread-safe.
+  virtual void check_idle(std::int64_t now_ms) = 0;
 };
 
 // Shared by the listeners and every connection. Owned by Server::Impl; outlives every connection
@@ -64,5 +71,8 @@ void start_connection(StrandSocket socket, NetContext& context, HttpPort listene
 void abort_connections(NetContext& context, bool http_only);
 
 std::size_t live_connections(NetContext& context);
+
+// check_idle on every live connection; the server calls it on each tick.
+void sweep_idle_connections(NetContext& context);
 
 }  // namespace blindsync::relay::net

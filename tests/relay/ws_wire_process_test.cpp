@@ -1,0 +1,171 @@
+// The relay's own WebSocket framing (relay/src/websocket, net/ws_session.cpp) against a real relay
+// process: what RFC 6455 lets a client do (fragments, interleaved pings, its own close), and
+// what a hostile or broken client gets (a close code naming the fault, and nothing buffered).
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "blindsync/auth/identity.h"
+#include "blindsync/core/codec.h"
+#include "http_get.h"
+#include "ops_relay_process.h"
+#include "ops_ws_client.h"
+
+namespace {
+
+using namespace blindsync;
+using namespace blindsync::test;
+
+constexpr auto kWait = std::chrono::seconds(10);
+
+std::unique_ptr<RawWebSocket> connect_raw(std::uint16_t port) {
+  std::string error;
+  auto ws = RawWebSocket::connect(port, &error);
+  INFO(error);
+  REQUIRE(ws != nullptr);
+  return ws;
+}
+
+std::unique_ptr<ProtocolClient> connect_client(std::uint16_t port) {
+  std::string error;
+  auto client = ProtocolClient::connect(port, &error);
+  INFO(error);
+  REQUIRE(client != nullptr);
+  return client;
+}
+
+ByteView view(const Bytes& bytes) { return ByteView(bytes.data(), bytes.size()); }
+
+// The next frame that is not a ping (the relay may ping an idle client at any time).
+WsEvent next_non_ping(RawWebSocket& ws) {
+  for (int i = 0; i < 100; ++i) {
+    WsEvent event = ws.next(kWait);
+    if (event.kind != WsEvent::Kind::kPing) return event;
+  }
+  return {};
+}
+
+// The relay's close for a misbehaving client: a close frame with `code` (after the CHALLENGE
+// the relay sends every new connection), then the end of the connection (RFC 6455 7.1.7).
+void expect_closed_with(RawWebSocket& ws, std::uint16_t code) {
+  WsEvent close = next_non_ping(ws);
+  if (close.kind == WsEvent::Kind::kMessage) close = next_non_ping(ws);
+  REQUIRE(close.kind == WsEvent::Kind::kClose);
+  CHECK(close.close_code == code);
+  CHECK(ws.next(kWait).kind == WsEvent::Kind::kEnd);
+}
+
+std::vector<std::string> plain_args(const OpsTempDir& dir) {
+  return {"--listen", "127.0.0.1:0", "--data", dir.str("data")};
+}
+
+}  // namespace
+
+TEST_CASE("a message in three fragments with a ping between them is served, and the ping answered",
+          "[websocket][process]") {
+  OpsTempDir dir;
+  auto relay = OpsRelay::start(plain_args(dir));
+  auto client = connect_client(relay->port);
+  REQUIRE(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
+
+  const Bytes pull = encode_frame(Frame{7, Pull{0, 10}});
+  REQUIRE(pull.size() >= 3);
+  const std::size_t third = pull.size() / 3;
+  RawWebSocket& ws = client->socket();
+  const Bytes first(pull.begin(), pull.begin() + static_cast<std::ptrdiff_t>(third));
+  const Bytes second(pull.begin() + static_cast<std::ptrdiff_t>(third), pull.begin() + static_cast<std::ptrdiff_t>(2 * third));
+  const Bytes last(pull.begin() + static_cast<std::ptrdiff_t>(2 * third), pull.end());
+  const Bytes ping_payload{'h', 'i'};
+  REQUIRE(ws.send_frame(0x02, view(first)));  // binary, not final
+  REQUIRE(ws.send_control(0x9, view(ping_payload)));
+  REQUIRE(ws.send_frame(0x00, view(second)));  // continuation, not final
+  REQUIRE(ws.send_frame(0x80, view(last)));    // continuation, final
+
+  const WsEvent pong = ws.next(kWait, /*answer_pings=*/false);
+  REQUIRE(pong.kind == WsEvent::Kind::kPong);
+  CHECK(pong.payload == ping_payload);
+  const WsEvent answer = next_non_ping(ws);
+  REQUIRE(answer.kind == WsEvent::Kind::kMessage);
+  auto frame = decode_frame(view(answer.payload));
+  REQUIRE(frame.has_value());
+  CHECK(frame->request_id == 7);
+  CHECK(std::holds_alternative<PullResponse>(frame->message));
+}
+
+TEST_CASE("a client's close is answered with its code and the relay ends the connection",
+          "[websocket][process]") {
+  OpsTempDir dir;
+  auto relay = OpsRelay::start(plain_args(dir));
+  auto ws = connect_raw(relay->port);
+  REQUIRE(next_non_ping(*ws).kind == WsEvent::Kind::kMessage);  // the CHALLENGE
+  const Bytes close{0x03, 0xE8, 'b', 'y', 'e'};                 // 1000 "bye"
+  REQUIRE(ws->send_control(0x8, view(close)));
+  expect_closed_with(*ws, 1000);
+}
+
+TEST_CASE("frames a client must not send close the connection with the code that names the fault",
+          "[websocket][process][hostile]") {
+  OpsTempDir dir;
+  auto relay = OpsRelay::start(plain_args(dir));
+  const Bytes payload{1, 2, 3, 4};
+
+  SECTION("an unmasked frame: 1002") {
+    auto ws = connect_raw(relay->port);
+    REQUIRE(ws->send_frame(0x82, view(payload), /*masked=*/false));
+    expect_closed_with(*ws, 1002);
+  }
+  SECTION("a reserved bit (no extension was agreed): 1002") {
+    auto ws = connect_raw(relay->port);
+    REQUIRE(ws->send_frame(0xC2, view(payload)));  // RSV1: permessage-deflate's bit
+    expect_closed_with(*ws, 1002);
+  }
+  SECTION("an unknown opcode: 1002") {
+    auto ws = connect_raw(relay->port);
+    REQUIRE(ws->send_frame(0x83, view(payload)));
+    expect_closed_with(*ws, 1002);
+  }
+  SECTION("a continuation with no message begun: 1002") {
+    auto ws = connect_raw(relay->port);
+    REQUIRE(ws->send_frame(0x80, view(payload)));
+    expect_closed_with(*ws, 1002);
+  }
+  SECTION("a new message inside a fragmented one: 1002") {
+    auto ws = connect_raw(relay->port);
+    REQUIRE(ws->send_frame(0x02, view(payload)));
+    REQUIRE(ws->send_frame(0x82, view(payload)));
+    expect_closed_with(*ws, 1002);
+  }
+  SECTION("a fragmented ping: 1002") {
+    auto ws = connect_raw(relay->port);
+    REQUIRE(ws->send_frame(0x09, view(payload)));
+    expect_closed_with(*ws, 1002);
+  }
+  SECTION("a text message (the protocol is binary): 1003") {
+    auto ws = connect_raw(relay->port);
+    const std::string text = "hello";
+    REQUIRE(ws->send_frame(0x81, ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())));
+    expect_closed_with(*ws, 1003);
+  }
+  SECTION("a close frame with a code no peer may send: 1002") {
+    auto ws = connect_raw(relay->port);
+    const Bytes close{0x03, 0xED};  // 1005: reserved, never on the wire
+    REQUIRE(ws->send_control(0x8, view(close)));
+    expect_closed_with(*ws, 1002);
+  }
+}
+
+TEST_CASE("a frame announced over the frame limit is refused with 1009 before its payload is sent",
+          "[websocket][process][hostile][limits]") {
+  OpsTempDir dir;
+  auto relay = OpsRelay::start(plain_args(dir));  // frame limit: 1 MiB blob + 16 KiB
+  auto ws = connect_raw(relay->port);
+  // Only the header of a 1 GiB binary frame: the relay must answer without waiting for (or
+  // making room for) the payload.
+  const Bytes header{0x82, 0x80 | 127, 0, 0, 0, 0x40, 0, 0, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4};
+  REQUIRE(ws->send_raw(view(header)));
+  expect_closed_with(*ws, 1009);
+  // The relay is fine: a new client is served.
+  auto client = connect_client(relay->port);
+  CHECK(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
+}
