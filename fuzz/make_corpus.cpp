@@ -5,10 +5,14 @@
 //                           <dir>/invite_fuzz/         real invite links (encode_invite) and their
 //                                                      raw MessagePack payloads
 //                           <dir>/http_fuzz/           HTTP requests a relay really receives
+//                           <dir>/ws_frame_fuzz/       masked WebSocket frames a client sends
+//                                                      (RFC 6455), bare close payloads, and
+//                                                      headers the relay must refuse
 //
 // Output is deterministic (no clock, no randomness): regenerating does not churn the committed
 // files. Each target directory is emptied first, so renamed seeds do not pile up.
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +28,7 @@
 #include "blindsync/core/bytes.h"
 #include "blindsync/core/codec.h"
 #include "blindsync/core/messages.h"
+#include "websocket/ws_frame.h"
 
 namespace {
 
@@ -340,6 +345,97 @@ void write_http(const fs::path& root) {
   out.report();
 }
 
+// A client's WebSocket frame (RFC 6455 5.2): the relay's header encoding with the mask bit and
+// the mask added, then the payload masked. `fin` false: a fragment of a longer message.
+Bytes client_frame(relay::ws::Opcode opcode, const Bytes& payload, std::uint64_t seed, bool fin = true) {
+  std::array<std::uint8_t, relay::ws::kMaxServerHeaderBytes> header{};
+  const std::size_t header_size = relay::ws::write_server_header(opcode, payload.size(), header);
+  Bytes frame(header.begin(), header.begin() + static_cast<std::ptrdiff_t>(header_size));
+  if (!fin) frame[0] &= 0x7F;
+  frame[1] |= 0x80;
+  const Bytes mask = noise(4, seed);
+  frame.insert(frame.end(), mask.begin(), mask.end());
+  for (std::size_t i = 0; i < payload.size(); ++i) {
+    frame.push_back(static_cast<std::uint8_t>(payload[i] ^ mask[i % 4]));
+  }
+  return frame;
+}
+
+void write_websocket(const fs::path& root) {
+  using relay::ws::Opcode;
+  using Outcome = relay::ws::HeaderParse::Outcome;
+  Writer out(root / "ws_frame_fuzz");
+  // Each seed is checked: a frame parses to its payload size, a near miss is refused.
+  const auto frame = [&](const std::string& name, const Bytes& bytes, std::uint64_t payload_size) {
+    const auto parse = relay::ws::parse_client_header(bytes);
+    if (parse.outcome != Outcome::kFrame || parse.header.payload_size != payload_size) {
+      std::fprintf(stderr, "make_corpus: WebSocket seed %s does not parse\n", name.c_str());
+      std::exit(1);
+    }
+    out.write(name + ".ws", bytes);
+  };
+  const auto refused = [&](const std::string& name, const Bytes& bytes) {
+    if (relay::ws::parse_client_header(bytes).outcome != Outcome::kProtocolError) {
+      std::fprintf(stderr, "make_corpus: WebSocket seed %s is not refused\n", name.c_str());
+      std::exit(1);
+    }
+    out.write(name + ".ws", bytes);
+  };
+
+  // RFC 6455 5.7: a single-frame masked text message "Hello".
+  frame("rfc-text-hello", Bytes{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}, 5);
+  frame("binary-short", client_frame(Opcode::kBinary, Bytes{0x95, 0x03, 0x02, 0x01}, 90), 4);
+  frame("binary-125", client_frame(Opcode::kBinary, noise(125, 91), 92), 125);
+  frame("binary-126", client_frame(Opcode::kBinary, noise(126, 93), 94), 126);  // 16-bit length
+  // A real protocol frame, as the relay receives a PUSH.
+  for (const auto& [name, f] : sample_frames()) {
+    if (name != "push-small") continue;
+    const Bytes push = encode_frame(f);
+    frame("binary-push-small", client_frame(Opcode::kBinary, push, 95), push.size());
+  }
+  // 64-bit length: the header of a 65536-byte message and the start of its payload.
+  Bytes big = client_frame(Opcode::kBinary, noise(65536, 96), 97);
+  big.resize(14 + 64);
+  frame("binary-65536-head", big, 65536);
+  // A message in two fragments, the second behind the first.
+  Bytes fragments = client_frame(Opcode::kBinary, noise(10, 98), 99, false);
+  const Bytes last = client_frame(Opcode::kContinuation, noise(6, 100), 101);
+  fragments.insert(fragments.end(), last.begin(), last.end());
+  frame("binary-fragmented", fragments, 10);
+  frame("ping", client_frame(Opcode::kPing, noise(8, 102), 103), 8);
+  frame("pong-empty", client_frame(Opcode::kPong, {}, 104), 0);
+  frame("close-empty", client_frame(Opcode::kClose, {}, 105), 0);
+  const Bytes normal = relay::ws::make_close_payload(relay::ws::kCloseNormal, "");
+  frame("close-1000", client_frame(Opcode::kClose, normal, 106), normal.size());
+  const Bytes going_away =
+      relay::ws::make_close_payload(1001, "au revoir \xC3\xA0 bient\xC3\xB4t \xF0\x9F\x91\x8B");
+  frame("close-1001-utf8-reason", client_frame(Opcode::kClose, going_away, 107), going_away.size());
+  const Bytes too_long = relay::ws::make_close_payload(4000, std::string(200, 'r'));  // cut to 125
+  frame("close-4000-longest", client_frame(Opcode::kClose, too_long, 108), too_long.size());
+
+  // Close payloads on their own (ws_frame_fuzz also parses the whole input as one).
+  out.write("close-payload-1000.close", normal);
+  out.write("close-payload-1001-utf8.close", going_away);
+  out.write("close-payload-bad-utf8.close", Bytes{0x03, 0xE8, 0xC3, 0x28});
+  out.write("close-payload-1005-reserved.close", Bytes{0x03, 0xED});
+
+  // Near misses the relay refuses (close code 1002).
+  Bytes unmasked = client_frame(Opcode::kBinary, Bytes{1, 2, 3, 4}, 110);
+  unmasked[1] &= 0x7F;
+  unmasked.erase(unmasked.begin() + 2, unmasked.begin() + 6);
+  refused("reject-unmasked", unmasked);
+  Bytes rsv1 = client_frame(Opcode::kText, noise(12, 111), 112);
+  rsv1[0] |= 0x40;  // permessage-deflate's bit, never negotiated
+  refused("reject-rsv1", rsv1);
+  refused("reject-opcode-3", Bytes{0x83, 0x80, 1, 2, 3, 4});
+  refused("reject-ping-fragmented", Bytes{0x09, 0x80, 1, 2, 3, 4});
+  refused("reject-close-126", Bytes{0x88, 0xFE, 0x00, 0x7E, 1, 2, 3, 4});
+  refused("reject-16-bit-length-100", Bytes{0x82, 0xFE, 0x00, 0x64, 1, 2, 3, 4});
+  refused("reject-64-bit-length-65535", Bytes{0x82, 0xFF, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 1, 2, 3, 4});
+  refused("reject-64-bit-length-top-bit", Bytes{0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4});
+  out.report();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -351,5 +447,6 @@ int main(int argc, char** argv) {
   write_frames(root);
   write_invites(root);
   write_http(root);
+  write_websocket(root);
   return 0;
 }
