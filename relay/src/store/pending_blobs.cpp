@@ -24,17 +24,49 @@ void PendingBlobs::add(std::vector<JournalRecord> records) {
   }
 }
 
-void PendingBlobs::erase_locked(const std::vector<GroupId>& groups) {
+std::vector<PendingBlobs::GroupSnapshot> PendingBlobs::snapshot(const std::vector<GroupId>& groups) const {
+  std::vector<GroupSnapshot> out;
+  out.reserve(groups.size());
+  std::lock_guard guard(mutex_);
   for (const GroupId& group_id : groups) {
     const auto it = groups_.find(group_id);
+    if (it != groups_.end()) out.push_back(GroupSnapshot{group_id, it->second.blobs, it->second.max_cursor});
+  }
+  return out;
+}
+
+void PendingBlobs::erase_applied_locked(const std::vector<std::pair<GroupId, Cursor>>& applied) {
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [group_id, through] : applied) {
+    const auto it = groups_.find(group_id);
     if (it == groups_.end()) continue;
-    totals_.blobs -= it->second.blobs.size();
-    totals_.bytes -= it->second.bytes;
-    groups_.erase(it);
+    Group& group = it->second;
+    const auto first_kept = std::upper_bound(group.blobs.begin(), group.blobs.end(), through,
+                                             [](Cursor value, const JournalRecord& r) { return value < r.cursor; });
+    for (auto blob = group.blobs.begin(); blob != first_kept; ++blob) {
+      const std::uint64_t size = blob->payload->size();
+      group.bytes -= size;
+      totals_.blobs -= 1;
+      totals_.bytes -= size;
+    }
+    group.blobs.erase(group.blobs.begin(), first_kept);
+    if (group.blobs.empty() && group.max_cursor <= through) {
+      groups_.erase(it);
+      continue;
+    }
+    // What is left came while the applier worked: it waits from now on.
+    group.first_added = now;
+    reindex(group);
   }
 }
 
+void PendingBlobs::reindex(Group& group) {
+  group.by_blob_id.clear();
+  for (std::size_t i = 0; i < group.blobs.size(); ++i) group.by_blob_id.emplace(group.blobs[i].blob_id, i);
+}
+
 std::vector<GroupId> PendingBlobs::oldest_groups(std::size_t min_blobs, std::size_t min_bytes) const {
+  std::lock_guard guard(mutex_);
   std::vector<std::pair<std::chrono::steady_clock::time_point, const GroupId*>> order;
   order.reserve(groups_.size());
   for (const auto& [group_id, group] : groups_) order.emplace_back(group.first_added, &group_id);
@@ -53,6 +85,7 @@ std::vector<GroupId> PendingBlobs::oldest_groups(std::size_t min_blobs, std::siz
 }
 
 std::optional<std::chrono::steady_clock::time_point> PendingBlobs::oldest_added() const {
+  std::lock_guard guard(mutex_);
   std::optional<std::chrono::steady_clock::time_point> oldest;
   for (const auto& [group_id, group] : groups_) {
     if (!oldest || group.first_added < *oldest) oldest = group.first_added;
@@ -123,8 +156,7 @@ std::pair<std::uint64_t, std::uint64_t> PendingBlobs::remove_expired(std::uint64
       group.bytes -= r.payload->size();
     }
     std::erase_if(group.blobs, expired);
-    group.by_blob_id.clear();
-    for (std::size_t i = 0; i < group.blobs.size(); ++i) group.by_blob_id.emplace(group.blobs[i].blob_id, i);
+    reindex(group);
   }
   totals_.blobs -= removed.first;
   totals_.bytes -= removed.second;

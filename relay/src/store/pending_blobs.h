@@ -1,14 +1,17 @@
 // PendingBlobs: acknowledged pushes that are in the push journal but not yet in SQLite (private
-// to relay/src/store). The writer adds each journaled batch and forgets a group's blobs once it has
-// copied them into SQLite (whole groups at a time, oldest first); readers merge it into what they read from SQLite, so a blob is visible
-// to PULL, max_cursor and stats from the moment it is acknowledged.
+// to relay/src/store). The writer thread adds each journaled batch; the applier copies the oldest
+// groups' blobs into SQLite and then forgets them, up to the cursor it applied through (the writer
+// may have added newer ones meanwhile). Readers merge it into what they read from SQLite, so a blob
+// is visible to PULL, max_cursor and stats from the moment it is acknowledged.
 //
 // Per group the blobs are kept in cursor order; they always follow everything the group has in
-// SQLite (the writer applies all of a group's pending blobs in one transaction).
+// SQLite (a group's blobs are applied in cursor order, a prefix at a time).
 //
-// Thread-safety: every method may be called from any thread; mutations come from the store's
-// writer thread only. `lock()` lets the writer hold readers off while it commits and clears, so a
-// reader never sees a blob in both places or in neither.
+// Thread-safety: every method may be called from any thread and takes the lock itself, except
+// the *_locked ones. add() comes from the writer thread only; snapshot(), erase_applied_locked()
+// and remove_expired() from whoever holds the writer's SQL lock, one at a time. `lock()` lets the
+// applier hold readers off while it commits and forgets, so a reader never sees a blob in both
+// places or in neither.
 #pragma once
 
 #include <chrono>
@@ -41,30 +44,29 @@ class PendingBlobs {
  public:
   // Writer: a journaled batch (ascending cursor within each group).
   void add(std::vector<JournalRecord> records);
-  // Writer: forgets these groups' pending blobs (after they reached SQLite). The caller holds lock().
-  void erase_locked(const std::vector<GroupId>& groups);
   std::unique_lock<std::mutex> lock() const { return std::unique_lock(mutex_); }
 
-  // Writer: the groups whose pending blobs wait longest, oldest first, until they hold at least
+  // The groups whose pending blobs wait longest, oldest first, until they hold at least
   // min_blobs blobs or min_bytes bytes (all groups if there are not that many).
   std::vector<GroupId> oldest_groups(std::size_t min_blobs, std::size_t min_bytes) const;
-  // Writer: when the oldest pending blob was added (nullopt: nothing pending).
+  // When the oldest pending blob was added (nullopt: nothing pending).
   std::optional<std::chrono::steady_clock::time_point> oldest_added() const;
 
-  // Writer: removes the blobs that expired at now_ms (cleanup). The group keeps its max_cursor,
-  // so the cursors stay used. Returns (blobs, payload bytes) removed.
+  // Removes the blobs that expired at now_ms (cleanup). The group keeps its max_cursor, so the
+  // cursors stay used. Returns (blobs, payload bytes) removed.
   std::pair<std::uint64_t, std::uint64_t> remove_expired(std::uint64_t now_ms);
 
-  // Writer: these groups with their pending blobs and highest assigned cursor (which may belong
-  // to a blob already removed as expired). The writer is the only mutator, so it may read without
-  // the lock; readers never modify.
-  template <typename Fn>
-  void for_each_group(const std::vector<GroupId>& groups, Fn&& fn) const {
-    for (const GroupId& group_id : groups) {
-      const auto it = groups_.find(group_id);
-      if (it != groups_.end()) fn(group_id, it->second.blobs, it->second.max_cursor);
-    }
-  }
+  // One group as the applier copies it into SQLite: its pending blobs (payloads shared) and the
+  // highest cursor assigned in it, which may belong to a blob already removed as expired.
+  struct GroupSnapshot {
+    GroupId group_id;
+    std::vector<JournalRecord> blobs;
+    Cursor max_cursor = 0;
+  };
+  std::vector<GroupSnapshot> snapshot(const std::vector<GroupId>& groups) const;
+  // Forgets each group's blobs up to and including cursor `through` (they reached SQLite); a group
+  // with nothing left and no newer cursor goes. The caller holds lock().
+  void erase_applied_locked(const std::vector<std::pair<GroupId, Cursor>>& applied);
 
   // The stored (cursor, timestamp) of a pending blob, for a retried push.
   std::optional<std::pair<Cursor, std::uint64_t>> find(const GroupId& group, const BlobId& blob_id) const;
@@ -95,6 +97,8 @@ class PendingBlobs {
     std::optional<BlobId> max_blob_id;
     std::chrono::steady_clock::time_point first_added;  // when its oldest pending blob came
   };
+
+  static void reindex(Group& group);
 
   mutable std::mutex mutex_;
   std::unordered_map<GroupId, Group, FixedIdHash> groups_;

@@ -1,12 +1,15 @@
 // SQLite implementation of the relay Store (store.h).
 //
 // Threads and connections:
-// - One writer thread owns the only write connection (SqliteWriter, sqlite_writer.h). The submit_*
-//   calls append to a queue (mutex + condition variable); the writer takes up to max_batch queued
-//   writes, runs them in ONE transaction (group commit: one fsync per batch with
-//   synchronous=FULL), and runs their completions only after COMMIT returned. A cleanup request
-//   waits in its own queue; the writer advances it one short transaction at a time, between
-//   batches, so pushes keep flowing while old blobs are removed.
+// - One writer thread runs the writes (SqliteWriter, sqlite_writer.h). The submit_* calls append
+//   to a queue (mutex + condition variable); the writer takes up to max_batch queued writes: a run
+//   of pushes goes to the push journal in one append (one fsync with durability full), other writes
+//   run in ONE transaction; completions run only after that returned. A cleanup request waits in
+//   its own queue; the writer advances it one short transaction at a time, between batches, so
+//   pushes keep flowing while old blobs are removed.
+// - An applier thread copies the journaled (pending) blobs into SQLite behind the acks, on the
+//   same write connection under the writer's SQL lock: a push run needs that lock only on a
+//   group-cache miss or a retry lookup, so acks do not wait for applies.
 // - A checkpointer thread (WalCheckpointer, wal_checkpointer.h) copies the WAL into the database
 //   file on its own connection, so the writer never pays for a checkpoint inside a push batch.
 // - pull(), max_cursor(), stats(), session_start() and list_devices() run on read connections
@@ -157,6 +160,7 @@ class SqliteStore final : public Store {
     checkpointer_->attach(writer_->db().get());
     writer_->set_checkpointer(checkpointer_.get());
     thread_ = std::thread([this] { writer_loop(); });
+    applier_ = std::thread([this] { applier_loop(); });
   }
 
   ~SqliteStore() override { close(); }
@@ -384,7 +388,13 @@ class SqliteStore final : public Store {
       stopping_ = true;    // the writer exits once the write queue is drained
     }
     queue_cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) thread_.join();  // its last round applied everything and closed the journal
+    {
+      std::lock_guard lock(apply_mutex_);
+      apply_stop_ = true;
+    }
+    apply_cv_.notify_one();
+    if (applier_.joinable()) applier_.join();
     writer_->set_checkpointer(nullptr);
     checkpointer_->stop();
 
@@ -507,13 +517,7 @@ class SqliteStore final : public Store {
       {
         std::unique_lock lock(queue_mutex_);
         const auto has_work = [&] { return !queue_.empty() || stopping_ || !cleanups_.empty() || cleanup; };
-        // Pending pushes reach SQLite when the writer has nothing else to do and they waited long
-        // enough (or sooner, once enough of them are pending: see below).
-        if (const auto deadline = writer_->apply_deadline()) {
-          queue_cv_.wait_until(lock, *deadline, has_work);
-        } else {
-          queue_cv_.wait(lock, has_work);
-        }
+        queue_cv_.wait(lock, has_work);
         const std::size_t n = std::min(queue_.size(), max_batch_);
         batch.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
@@ -530,12 +534,16 @@ class SqliteStore final : public Store {
         }
       }
       if (!batch.empty()) {
+        const bool nothing_pending = pending_->empty();
         writer_->write_batch(batch);
         // Completions only after the journal write or COMMIT (or rollback), outside every lock.
         for (WriteOp& op : batch) sqlite::complete(op);
-        checkpointer_->restart_if_due();
+        // The applier sleeps until its deadline: wake it when that deadline is new, or when
+        // enough is pending not to wait for it.
+        if ((nothing_pending && !pending_->empty()) || writer_->apply_due(std::chrono::steady_clock::now())) {
+          wake_applier();
+        }
       }
-      if (writer_->apply_due(std::chrono::steady_clock::now())) (void)writer_->apply_pending(/*everything=*/false);
       if (cleanup) {
         Status status;
         if (stopping) {
@@ -563,6 +571,36 @@ class SqliteStore final : public Store {
     }
   }
 
+  void wake_applier() {
+    {
+      std::lock_guard lock(apply_mutex_);
+      apply_wake_ = true;
+    }
+    apply_cv_.notify_one();
+  }
+
+  // Copies pending blobs into SQLite when they are due (enough of them, or the oldest waited
+  // apply_delay_ms, or a failed apply's retry time came), until close().
+  void applier_loop() {
+    std::unique_lock lock(apply_mutex_);
+    for (;;) {
+      const auto woken = [&] { return apply_stop_ || apply_wake_; };
+      if (const auto deadline = writer_->apply_deadline()) {
+        apply_cv_.wait_until(lock, *deadline, woken);
+      } else {
+        apply_cv_.wait(lock, woken);
+      }
+      if (apply_stop_) return;
+      apply_wake_ = false;
+      lock.unlock();
+      if (writer_->apply_due(std::chrono::steady_clock::now())) {
+        (void)writer_->apply_pending(/*everything=*/false);
+        writer_->restart_checkpoint_if_due();
+      }
+      lock.lock();
+    }
+  }
+
   const StoreOptions options_;
   const std::size_t max_batch_;
   const std::uint64_t epoch_;
@@ -572,6 +610,12 @@ class SqliteStore final : public Store {
   const std::shared_ptr<const sqlite::PendingBlobs> pending_;
   std::unique_ptr<WalCheckpointer> checkpointer_;
   std::thread thread_;
+  std::thread applier_;
+
+  std::mutex apply_mutex_;
+  std::condition_variable apply_cv_;
+  bool apply_wake_ = false;
+  bool apply_stop_ = false;
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;

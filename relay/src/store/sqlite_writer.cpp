@@ -202,6 +202,7 @@ Result<std::unique_ptr<SqliteWriter>> SqliteWriter::open(const StoreOptions& opt
   auto epoch = read_epoch(d);
   if (!epoch) return epoch.error();
   if (auto replayed = writer->replay_journal(*epoch); !replayed) return replayed;
+  writer->journal_bytes_.store(writer->journal_->size_bytes(), std::memory_order_relaxed);
 
   auto groups = d.query_int64("SELECT count(*) FROM groups");
   if (!groups) return groups.error();
@@ -222,7 +223,13 @@ StoreLimits SqliteWriter::limits() const {
   return limits_;
 }
 
+void SqliteWriter::restart_checkpoint_if_due() {
+  std::lock_guard sql(sql_mutex_);
+  if (checkpointer_ != nullptr) checkpointer_->restart_if_due();
+}
+
 void SqliteWriter::checkpoint_truncate() {
+  std::lock_guard sql(sql_mutex_);
   if (auto st = s_->db.exec("PRAGMA wal_checkpoint(TRUNCATE)"); !st) {
     spdlog::warn("store: final checkpoint failed: {}", st.message());
   }
@@ -460,8 +467,11 @@ bool SqliteWriter::delete_needs_apply(std::span<WriteOp> ops) const {
 }
 
 void SqliteWriter::write_sql_batch(std::span<WriteOp> ops) {
+  std::lock_guard journal_lock(journal_mutex_);
+  std::lock_guard sql(sql_mutex_);
   // A DELETE of a blob still pending needs it in SQLite first.
-  Status outcome = delete_needs_apply(ops) ? apply_pending(/*everything=*/true) : Status::ok();
+  Status outcome = delete_needs_apply(ops) ? apply_pending_locked(/*everything=*/true, /*holding_journal=*/true)
+                                           : Status::ok();
   BatchRunner runner(*s_, limits(), group_count(), *pending_);
   try {
     if (outcome) outcome = runner.run(ops);
@@ -520,9 +530,13 @@ Result<std::pair<std::int64_t, std::int64_t>> remove_doomed(SqliteWriter::Statem
 }  // namespace
 
 bool SqliteWriter::cleanup_step(CleanupJob& job, Status& status) {
+  // One step at a time holds both locks: no apply runs in between (expired pending blobs are
+  // removed from memory here, so none may be in an apply's snapshot).
+  std::lock_guard journal_lock(journal_mutex_);
+  std::lock_guard sql(sql_mutex_);
   // Cleanup works on SQLite: pending blobs join it first. If that fails (a full disk), cleanup
   // goes on anyway, since what it removes is how space comes back.
-  if (!pending_->empty()) (void)apply_pending(/*everything=*/true);
+  if (!pending_->empty()) (void)apply_pending_locked(/*everything=*/true, /*holding_journal=*/true);
   // Cleanup changes groups' byte counts: the cache reloads them.
   group_cache_.clear();
   Statements& s = *s_;

@@ -4,10 +4,11 @@
 //
 // Pushes (sqlite_writer_journal.cpp): a run of pushes gets its cursors from the writer's cache of
 // group state, is appended to the push journal in one write (fdatasync with durability full) and
-// added to the pending blobs; only then are the pushes acknowledged. apply_pending() copies every
-// pending blob into SQLite in one large transaction (when enough is pending, when the oldest
-// waited apply_delay_ms; everything before a DELETE of a pending blob, before cleanup, at close),
-// and empties the journal once nothing is pending. open() replays a journal left by a crash.
+// added to the pending blobs; only then are the pushes acknowledged. apply_pending() copies the
+// oldest groups' pending blobs into SQLite in one transaction (when enough is pending, when the
+// oldest waited apply_delay_ms; everything before a DELETE of a pending blob, before cleanup, at
+// close), and empties the journal once nothing is pending. The store runs it on its applier
+// thread, so acks never wait behind an apply. open() replays a journal left by a crash.
 //
 // Other writes run in ONE transaction per batch. Refusals that concern one request (a quota, NOT_BLOB_OWNER, a
 // full group) are that request's result and the rest of the batch commits; any SQLite error rolls
@@ -18,8 +19,13 @@
 // per step, so the store's writer thread can interleave it with push batches.
 //
 // Ownership: owns the connection and its statements.
-// Thread-safety: one thread (the store's writer) calls everything except set_limits() and the
-// counters, which any thread may use.
+// Thread-safety: one thread (the store's writer) calls write_batch(), cleanup_step(),
+// close_journal() and checkpoint_truncate(); apply_pending(), apply_deadline() and apply_due() may
+// be called from one more thread (the store's applier); set_limits() and the counters from any.
+// Two locks, always taken in this order: journal_mutex_ (the journal file, and adding to the
+// pending blobs behind it) and sql_mutex_ (the connection and its statements, and removing
+// pending blobs). A push run takes sql_mutex_ only on a group-cache miss or a retry lookup, and
+// journal_mutex_ only to append: an apply holds sql_mutex_ alone unless it empties the journal.
 #pragma once
 
 #include <atomic>
@@ -121,12 +127,12 @@ class SqliteWriter {
   const std::shared_ptr<PendingBlobs>& pending() const noexcept { return pending_; }
   // When the pending blobs should next be applied (nullopt: nothing pending).
   std::optional<std::chrono::steady_clock::time_point> apply_deadline() const;
-  // True when enough is pending, or the deadline passed.
+  // True when enough is pending (or the journal should be emptied), or the deadline passed.
   bool apply_due(std::chrono::steady_clock::time_point now) const;
-  // Copies pending blobs into SQLite in one transaction: every one (`everything`), or the oldest
-  // groups' up to about apply_max_blobs. Empties the journal once nothing is pending. On failure
-  // the blobs stay pending (and journaled), and new pushes are refused with the error until an
-  // apply succeeds.
+  // Copies pending blobs into SQLite in one transaction: every one (`everything`, or when the
+  // journal is due to be emptied, which it then is), or the oldest groups' up to about
+  // apply_max_blobs. On failure the blobs stay pending (and journaled), and new pushes are
+  // refused with the error until an apply succeeds. Takes the writer's locks itself.
   Status apply_pending(bool everything);
   // At close: applies what is pending and deletes the journal (kept when the apply fails).
   void close_journal();
@@ -146,6 +152,9 @@ class SqliteWriter {
 
   // Folds the WAL back into the main file (used at close).
   void checkpoint_truncate();
+  // The checkpointer's RESTART on this connection when the WAL grew past its bound (the applier
+  // calls it after each apply: applies are what grows the WAL).
+  void restart_checkpoint_if_due();
 
   struct Statements;
 
@@ -172,8 +181,13 @@ class SqliteWriter {
   std::optional<Result<PushResult>> find_retry(const PushRequest& req, const CachedGroup& group,
                                                const std::vector<JournalRecord>& batch);
   Status replay_journal(std::uint64_t epoch);
-  // One apply transaction for these groups; `durable`: fsynced even when relaxed sync would do.
+  // apply_pending with sql_mutex_ held, and journal_mutex_ too when `holding_journal` (then no
+  // push can come in: everything is applied and the journal emptied when due).
+  Status apply_pending_locked(bool everything, bool holding_journal);
+  // One apply transaction for these groups' blobs as they are now; `durable`: fsynced even when
+  // relaxed sync would do. Requires sql_mutex_.
   Status apply_groups(const std::vector<GroupId>& groups, bool durable);
+  Status apply_refusal() const;
   // Makes the applies committed without an fsync durable (before the journal is emptied).
   Status sync_applied();
   Status clear_journal();
@@ -189,12 +203,17 @@ class SqliteWriter {
   std::atomic<std::uint64_t> group_count_{0};
   std::atomic<std::uint64_t> total_bytes_{0};
 
-  std::optional<PushJournal> journal_;
+  std::mutex journal_mutex_;
+  std::mutex sql_mutex_;
+
+  std::optional<PushJournal> journal_;                // journal_mutex_ (reset under both)
+  std::atomic<std::uint64_t> journal_bytes_{0};       // its size, for the applier's checks
   std::shared_ptr<PendingBlobs> pending_ = std::make_shared<PendingBlobs>();
-  std::unordered_map<GroupId, CachedGroup, FixedIdHash> group_cache_;
-  std::chrono::steady_clock::time_point oldest_pending_{};
+  std::unordered_map<GroupId, CachedGroup, FixedIdHash> group_cache_;  // writer thread only
+  bool relaxed_commits_ = false;  // sql_mutex_: applies committed without an fsync since the last one with
+
+  mutable std::mutex refusal_mutex_;
   Status apply_refusal_;  // set while the last apply failed: new pushes get it
-  bool relaxed_commits_ = false;  // applies committed without an fsync since the last one with
   std::chrono::steady_clock::time_point apply_retry_at_{};
 };
 

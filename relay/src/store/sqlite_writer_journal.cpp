@@ -117,6 +117,9 @@ Result<std::optional<BlobId>> max_stored_blob_id(SqliteWriter::Statements& s, st
 
 Result<SqliteWriter::CachedGroup*> SqliteWriter::cached_group(const GroupId& group_id, std::uint64_t now_ms) {
   if (auto it = group_cache_.find(group_id); it != group_cache_.end()) return &it->second;
+  // SQLite's row and the pending blobs are read under the SQL lock, which an apply holds from
+  // its snapshot to its commit: a blob is counted in one of them, never both or neither.
+  std::lock_guard sql(sql_mutex_);
   Statements& s = *s_;
   auto row = select_group(s, group_id);
   if (!row) return row.error();
@@ -156,6 +159,8 @@ std::optional<Result<PushResult>> SqliteWriter::find_retry(const PushRequest& re
     return r.group_id == req.group_id && r.blob_id == req.blob_id;
   });
   if (in_batch != batch.end()) return Result<PushResult>(PushResult{in_batch->cursor, in_batch->timestamp_ms, true});
+  // Pending first, SQLite second: a blob applied in between is found in SQLite.
+  std::lock_guard sql(sql_mutex_);
   auto stored = find_stored(*s_, group.ref, req.blob_id);
   if (!stored) return Result<PushResult>(stored.error());
   if (*stored) return Result<PushResult>(**stored);
@@ -163,7 +168,11 @@ std::optional<Result<PushResult>> SqliteWriter::find_retry(const PushRequest& re
 }
 
 void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
+  // The applier empties the journal past journal_clear_bytes; should it fall this far behind,
+  // pushes wait for a full apply rather than grow the journal (and memory) further.
+  if (journal_bytes_.load(std::memory_order_relaxed) >= options_.journal_max_bytes) (void)apply_pending(/*everything=*/true);
   const StoreLimits lim = limits();
+  const Status refusal = apply_refusal();
   std::vector<JournalRecord> records;
   records.reserve(ops.size());
   std::int64_t added_bytes = 0;
@@ -186,8 +195,8 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
 
     const auto size = static_cast<std::int64_t>(req.payload.size());
     const auto total = static_cast<std::int64_t>(total_bytes()) + added_bytes;
-    if (!apply_refusal_.is_ok()) {
-      op.result.emplace(apply_refusal_);
+    if (!refusal.is_ok()) {
+      op.result.emplace(refusal);
     } else if (lim.group_quota_bytes != 0 && group.bytes_used + size > static_cast<std::int64_t>(lim.group_quota_bytes)) {
       op.result.emplace(Status(Code::kGroupQuotaExceeded, "the group's storage quota of " +
                                                               std::to_string(lim.group_quota_bytes) + " bytes is used up"));
@@ -208,6 +217,7 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
   }
   if (records.empty()) return;
 
+  std::lock_guard journal_lock(journal_mutex_);
   if (Status st = journal_->append(records); !st) {
     // Nothing of this run was acknowledged: its cursors are free again (the cache reloads
     // without them) and every push that was to be stored fails.
@@ -226,24 +236,33 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
     }
     return;
   }
+  journal_bytes_.store(journal_->size_bytes(), std::memory_order_relaxed);
   total_bytes_.fetch_add(static_cast<std::uint64_t>(added_bytes), std::memory_order_relaxed);
-  if (pending_->empty()) oldest_pending_ = Clock::now();
   pending_->add(std::move(records));
 }
 
+Status SqliteWriter::apply_refusal() const {
+  std::lock_guard lock(refusal_mutex_);
+  return apply_refusal_;
+}
+
 std::optional<Clock::time_point> SqliteWriter::apply_deadline() const {
-  if (pending_->empty()) return std::nullopt;
-  if (!apply_refusal_.is_ok()) return apply_retry_at_;
-  return oldest_pending_ + std::chrono::milliseconds(options_.apply_delay_ms);
+  const auto oldest = pending_->oldest_added();
+  if (!oldest) return std::nullopt;
+  {
+    std::lock_guard lock(refusal_mutex_);
+    if (!apply_refusal_.is_ok()) return apply_retry_at_;
+  }
+  return *oldest + std::chrono::milliseconds(options_.apply_delay_ms);
 }
 
 bool SqliteWriter::apply_due(Clock::time_point now) const {
   const auto deadline = apply_deadline();
   if (!deadline) return false;
-  if (!apply_refusal_.is_ok()) return now >= *deadline;
+  if (!apply_refusal().is_ok()) return now >= *deadline;
   const PendingTotals totals = pending_->totals();
   return totals.blobs >= options_.apply_max_blobs || totals.bytes >= options_.apply_max_bytes ||
-         journal_->size_bytes() >= options_.journal_max_bytes || now >= *deadline;
+         journal_bytes_.load(std::memory_order_relaxed) >= options_.journal_clear_bytes || now >= *deadline;
 }
 
 Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durable) {
@@ -254,36 +273,44 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durab
   const bool relax = options_.durability == Durability::kFull && !durable;
   if (relax) (void)s.db.exec("PRAGMA synchronous = NORMAL");
   if (relax) relaxed_commits_ = true;
+  // The blobs as they are now; the writer thread may add newer ones meanwhile, which stay pending.
+  const std::vector<PendingBlobs::GroupSnapshot> snapshot = pending_->snapshot(groups);
+  std::vector<std::pair<GroupId, Cursor>> applied;
+  applied.reserve(snapshot.size());
   Status st = step_done(s.begin, s.db, "apply: begin");
-  // The writer is the only thread that changes the pending blobs: it may read them unlocked.
-  pending_->for_each_group(groups, [&](const GroupId& group_id, const std::vector<JournalRecord>& blobs,
-                                       Cursor max_cursor) {
-    if (!st) return;
-    auto found = cached_group(group_id, 0);
-    if (!found) {
-      st = found.error();
-      return;
+  for (const PendingBlobs::GroupSnapshot& group : snapshot) {
+    if (!st) break;
+    // Every group with pending blobs has a row (cached_group makes it before the first push).
+    auto row = select_group(s, group.group_id);
+    if (!row) {
+      st = row.error();
+      break;
+    }
+    if (row->ref == 0) {
+      st = Status(Code::kInternal, "apply: a group with pending blobs has no row");
+      break;
     }
     std::int64_t bytes = 0;
     std::int64_t added = 0;
-    for (const JournalRecord& r : blobs) {
-      auto inserted = insert_blob(s, (*found)->ref, r);
+    for (const JournalRecord& r : group.blobs) {
+      auto inserted = insert_blob(s, row->ref, r);
       if (!inserted) {
         st = inserted.error();
-        return;
+        break;
       }
       if (*inserted) {
         bytes += static_cast<std::int64_t>(r.payload->size());
         ++added;
       }
     }
-    st = update_group(s, (*found)->ref, max_cursor, bytes, added);
-  });
+    if (st) st = update_group(s, row->ref, group.max_cursor, bytes, added);
+    applied.emplace_back(group.group_id, group.max_cursor);
+  }
   if (st) {
     // Readers see the blobs either pending or committed, never both or neither.
     auto guard = pending_->lock();
     st = step_done(s.commit, s.db, "apply: commit");
-    if (st) pending_->erase_locked(groups);
+    if (st) pending_->erase_applied_locked(applied);
   }
   if (!st) s.db.rollback_if_open();
   if (relax) (void)s.db.exec("PRAGMA synchronous = FULL");
@@ -308,24 +335,33 @@ Status SqliteWriter::clear_journal() {
   if (!journal_->has_records()) return Status::ok();
   Status st = sync_applied();
   if (st) st = journal_->clear();
+  journal_bytes_.store(journal_->size_bytes(), std::memory_order_relaxed);
   if (!st) spdlog::error("store: cannot empty the push journal: {}", st.message());
   return st;
 }
 
 Status SqliteWriter::apply_pending(bool everything) {
+  const std::uint64_t journal_bytes = journal_bytes_.load(std::memory_order_relaxed);
+  const bool empty_journal = everything || journal_bytes >= options_.journal_clear_bytes;
+  // Emptying the journal needs it to stop growing: pushes wait on journal_mutex_ meanwhile (one
+  // apply of what is pending and one fsync, every journal_clear_bytes).
+  std::unique_lock journal_lock(journal_mutex_, std::defer_lock);
+  if (empty_journal) journal_lock.lock();
+  std::lock_guard sql(sql_mutex_);
+  return apply_pending_locked(everything, empty_journal);
+}
+
+Status SqliteWriter::apply_pending_locked(bool everything, bool holding_journal) {
+  if (!journal_) return Status::ok();  // closed
   if (!pending_->empty()) {
-    // Oldest groups first, whole groups at a time, about apply_max_blobs per transaction: short
-    // enough that acks never wait long behind it, large enough that each group's pages are
-    // written once for many blobs. A journal grown past journal_max_bytes is emptied by applying
-    // everything (it can only be emptied when nothing is pending).
-    const bool all = everything || journal_->size_bytes() >= options_.journal_max_bytes;
+    // Oldest groups first, whole groups at a time, about apply_max_blobs per transaction: large
+    // enough that each group's pages are written once for many blobs. With the journal held,
+    // everything: nothing new can come in, so the journal can then be emptied.
+    const bool all = everything || holding_journal;
     const auto groups = all ? pending_->oldest_groups(kEverything, kEverything)
                             : pending_->oldest_groups(options_.apply_max_blobs, options_.apply_max_bytes);
-    // The journal is emptied (ftruncate, and fsyncs with durability full) only every
-    // journal_clear_bytes: records SQLite already has are skipped by a replay anyway.
-    const bool clear_after = groups.size() == pending_->group_count() &&
-                             (everything || journal_->size_bytes() >= options_.journal_clear_bytes);
-    if (Status st = apply_groups(groups, clear_after); !st) {
+    if (Status st = apply_groups(groups, /*durable=*/all && holding_journal); !st) {
+      std::lock_guard lock(refusal_mutex_);
       if (apply_refusal_.is_ok()) {
         spdlog::error("store: cannot apply {} pending push(es), new pushes are refused until it works: {}",
                       pending_->totals().blobs, st.message());
@@ -336,20 +372,25 @@ Status SqliteWriter::apply_pending(bool everything) {
       apply_retry_at_ = Clock::now() + kApplyRetryDelay;
       return st;
     }
+    std::lock_guard lock(refusal_mutex_);
     if (!apply_refusal_.is_ok()) spdlog::info("store: pending pushes applied, accepting pushes again");
     apply_refusal_ = Status::ok();
-    oldest_pending_ = pending_->oldest_added().value_or(Clock::now());
   }
-  // When nothing is pending, everything journaled is in SQLite.
-  if (pending_->empty() && (everything || journal_->size_bytes() >= options_.journal_clear_bytes)) {
+  // When nothing is pending, everything journaled is in SQLite. The journal is emptied
+  // (ftruncate, and fsyncs with durability full) only every journal_clear_bytes: records SQLite
+  // already has are skipped by a replay anyway.
+  if (holding_journal && pending_->empty() &&
+      (everything || journal_->size_bytes() >= options_.journal_clear_bytes)) {
     return clear_journal();
   }
   return Status::ok();
 }
 
 void SqliteWriter::close_journal() {
+  std::lock_guard journal_lock(journal_mutex_);
+  std::lock_guard sql(sql_mutex_);
   if (!journal_) return;
-  Status st = apply_pending(/*everything=*/true);
+  Status st = apply_pending_locked(/*everything=*/true, /*holding_journal=*/true);
   if (st) st = sync_applied();
   if (!st) {
     spdlog::error("store: pending pushes stay in the push journal for the next start: {}", st.message());
