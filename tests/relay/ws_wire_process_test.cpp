@@ -1,6 +1,12 @@
 // The relay's own WebSocket framing (relay/src/websocket, net/ws_session.cpp) against a real relay
 // process: what RFC 6455 lets a client do (fragments, interleaved pings, its own close), and
 // what a hostile or broken client gets (a close code naming the fault, and nothing buffered).
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -166,6 +172,71 @@ TEST_CASE("a frame announced over the frame limit is refused with 1009 before it
   REQUIRE(ws->send_raw(view(header)));
   expect_closed_with(*ws, 1009);
   // The relay is fine: a new client is served.
+  auto client = connect_client(relay->port);
+  CHECK(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
+}
+
+TEST_CASE("a frame whose payload stops coming is cut at the idle timeout, and the relay serves on",
+          "[websocket][process][hostile][idle]") {
+  OpsTempDir dir;
+  auto args = plain_args(dir);
+  args.insert(args.end(), {"--idle-timeout-ms", "1000", "--hello-timeout-ms", "600000"});
+  auto relay = OpsRelay::start(args);
+  auto ws = connect_raw(relay->port);
+  // The header of a 1,000-byte binary frame and 10 bytes of it; the rest never comes.
+  Bytes partial{0x82, 0x80 | 126, 0x03, 0xE8, 0xA1, 0xB2, 0xC3, 0xD4};
+  partial.insert(partial.end(), 10, 0x55);
+  REQUIRE(ws->send_raw(view(partial)));
+  const auto started = std::chrono::steady_clock::now();
+  bool ended = false;
+  for (int i = 0; i < 100 && !ended; ++i) {
+    const WsEvent event = ws->next(kWait, /*answer_pings=*/false);
+    ended = event.kind == WsEvent::Kind::kEnd || event.kind == WsEvent::Kind::kClose;
+    if (event.kind == WsEvent::Kind::kTimeout) break;
+  }
+  CHECK(ended);
+  // Cut by the idle bound, not at once (the frame was valid as far as it went).
+  CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(900));
+  auto client = connect_client(relay->port);
+  CHECK(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
+}
+
+namespace {
+
+std::uint64_t vm_rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("a client that floods pings and never reads cannot grow the relay's memory",
+          "[websocket][process][hostile][limits]") {
+  // ASan's quarantine of freed memory would read as growth: keep it small for this child.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  std::string asan_options = asan != nullptr ? std::string(asan) + ":" : std::string();
+  asan_options += "quarantine_size_mb=4";
+  OpsTempDir dir;
+  auto relay = OpsRelay::start(plain_args(dir), {{"ASAN_OPTIONS", asan_options}});
+  auto ws = connect_raw(relay->port);
+  const std::uint64_t before = vm_rss_kib(relay->process->pid());
+  // 40 MB of pings, each asking for a 125-byte pong that the client never reads: the relay keeps
+  // at most the newest pong waiting behind a full socket, never one per ping.
+  const Bytes ping(125, 0x42);
+  constexpr int kPings = 300'000;
+  int sent = 0;
+  for (; sent < kPings; ++sent) {
+    if (!ws->send_control(0x9, view(ping))) break;  // the relay may cut a client that floods
+  }
+  const std::uint64_t after = vm_rss_kib(relay->process->pid());
+  std::printf("ping flood: %d pings sent, relay VmRSS %llu KiB before, %llu KiB after\n", sent,
+              static_cast<unsigned long long>(before), static_cast<unsigned long long>(after));
+  CHECK(sent > 1000);
+  CHECK(after < before + 32 * 1024);  // well under the 40 MB of pongs asked for
   auto client = connect_client(relay->port);
   CHECK(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
 }
