@@ -15,6 +15,8 @@
 //   5. parse_close_payload (of the whole input, and of a close frame's unmasked payload) accepts
 //      exactly an empty payload or a sendable code followed by UTF-8; make_close_payload keeps a
 //      payload within 125 bytes, never splits a UTF-8 character and parses back to its code.
+//   6. FrameReader, fed the input as a stream of frames, makes progress on every event, keeps a
+//      message within its limit and ends in "need more" or one fault (check_reader).
 // A violated property aborts, so libFuzzer keeps the input as a crash artifact.
 #include <algorithm>
 #include <array>
@@ -29,6 +31,7 @@
 #include "blindsync/core/bytes.h"
 #include "blindsync/core/utf8.h"
 #include "websocket/ws_frame.h"
+#include "websocket/ws_reader.h"
 
 namespace {
 
@@ -193,6 +196,45 @@ void check_unmask(ByteView input, const FrameHeader& header) {
 
 }  // namespace
 
+// 6. FrameReader (ws_reader.h) over the whole input as a stream of client frames, with a small
+// message limit so that gathering and its bound are reached: every event consumes what it says
+// (within the input, and something unless it needs more), a message never exceeds the limit, a
+// control payload never exceeds 125 bytes, and the stream ends in kNeedMore or one kFault.
+void check_reader(ByteView input) {
+  constexpr std::size_t kLimit = 300;
+  FrameReader reader(kLimit);
+  std::vector<std::uint8_t> buffer(input.begin(), input.end());
+  std::size_t offset = 0;
+  for (std::size_t events = 0; events <= buffer.size(); ++events) {
+    const ReadEvent event = reader.next(std::span<std::uint8_t>(buffer).subspan(offset));
+    FUZZ_CHECK(event.consumed <= buffer.size() - offset);
+    switch (event.kind) {
+      case ReadEvent::Kind::kNeedMore:
+        FUZZ_CHECK(event.consumed == 0);
+        return;
+      case ReadEvent::Kind::kFault:
+        FUZZ_CHECK(event.close_code == kCloseProtocolError || event.close_code == kCloseUnsupportedData ||
+                   event.close_code == kCloseMessageTooBig);
+        FUZZ_CHECK(!event.reason.empty());
+        return;
+      case ReadEvent::Kind::kMessage:
+        FUZZ_CHECK(event.payload.size() <= kLimit);
+        break;
+      case ReadEvent::Kind::kPing:
+      case ReadEvent::Kind::kPong:
+      case ReadEvent::Kind::kClose:
+        FUZZ_CHECK(event.payload.size() <= kMaxControlPayload);
+        break;
+      case ReadEvent::Kind::kFragment:
+        FUZZ_CHECK(reader.in_message());
+        break;
+    }
+    FUZZ_CHECK(event.consumed > 0);
+    offset += event.consumed;
+  }
+  FUZZ_CHECK(false);  // more events than bytes: no progress
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const ByteView input(data, size);
   const HeaderParse parse = parse_client_header(input);
@@ -219,5 +261,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   check_close_parse(input);
   check_make_close(input);
+  check_reader(input);
   return 0;
 }

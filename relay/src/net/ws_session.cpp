@@ -21,6 +21,7 @@
 #include "limits/connection_limiter.h"
 #include "metrics/metrics.h"
 #include "websocket/ws_frame.h"
+#include "websocket/ws_reader.h"
 
 namespace blindsync::relay::net {
 namespace {
@@ -196,7 +197,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     queued_bytes_ = 0;
     queued_frames_ = 0;
     in_ = {};
-    message_ = {};
+    reader_ = ws::FrameReader(0);  // drops a half-gathered message
     if (hub_open_) context_.hub.on_close(this->shared_from_this());
     error_code ec;
     socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -376,82 +377,43 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     }
   }
 
-  // Handles every whole frame in in_. False when reading stops: the peer closed, or broke the
-  // protocol and is being closed.
+  // Handles every whole frame in in_ (websocket/ws_reader.h). False when reading stops: the
+  // peer closed, or broke the protocol and is being closed.
   bool read_frames() {
     for (;;) {
       const auto data = in_.data();
-      const std::span<std::uint8_t> bytes(static_cast<std::uint8_t*>(data.data()), data.size());
-      const ws::HeaderParse parse = ws::parse_client_header(bytes);
-      if (parse.outcome == ws::HeaderParse::Outcome::kNeedMore) {
-        frame_missing_ = 0;
-        return true;
-      }
-      if (parse.outcome == ws::HeaderParse::Outcome::kProtocolError) return fail(ws::kCloseProtocolError, parse.error);
-      const ws::FrameHeader& header = parse.header;
-      if (!is_control(header.opcode)) {
-        if (std::optional<std::pair<std::uint16_t, std::string_view>> refusal = refuse_data_frame(header)) {
-          return fail(refusal->first, refusal->second);
+      const ws::ReadEvent event =
+          reader_.next(std::span<std::uint8_t>(static_cast<std::uint8_t*>(data.data()), data.size()));
+      frame_missing_ = event.missing;
+      switch (event.kind) {
+        case ws::ReadEvent::Kind::kNeedMore:
+          return true;
+        case ws::ReadEvent::Kind::kFault:
+          if (event.close_code == ws::kCloseMessageTooBig) {
+            spdlog::info("frame too large, connection closed remote={} limit_bytes={}", remote_,
+                         context_.hub.limits().max_frame_bytes);
+          }
+          return fail(event.close_code, event.reason);
+        case ws::ReadEvent::Kind::kClose: {
+          const bool go_on = on_peer_close(event.payload);
+          in_.consume(event.consumed);
+          return go_on;
         }
+        case ws::ReadEvent::Kind::kPing:
+          // Only the newest ping needs its pong (RFC 6455 5.5.3); a flood of them queues one.
+          pong_.emplace(event.payload.begin(), event.payload.end());
+          start_writer();
+          break;
+        case ws::ReadEvent::Kind::kMessage:
+          // Data once our close is sent: the peer has not seen it yet; nothing more is served.
+          if (!close_requested_) deliver_message(event.payload);
+          break;
+        case ws::ReadEvent::Kind::kPong:      // its arrival already counted as activity
+        case ws::ReadEvent::Kind::kFragment:  // gathered by the reader
+          break;
       }
-      const std::size_t available = bytes.size() - header.header_size;
-      if (available < header.payload_size) {
-        frame_missing_ = static_cast<std::size_t>(header.payload_size - available);
-        return true;
-      }
-      frame_missing_ = 0;
-      const auto payload = bytes.subspan(header.header_size, static_cast<std::size_t>(header.payload_size));
-      ws::unmask(payload, header.mask, 0);
-      const bool go_on = handle_frame(header, payload);
-      in_.consume(header.header_size + payload.size());
-      if (!go_on) return false;
+      in_.consume(event.consumed);
     }
-  }
-
-  // Why a data frame is refused before its payload is read, or nullopt.
-  std::optional<std::pair<std::uint16_t, std::string_view>> refuse_data_frame(const ws::FrameHeader& header) const {
-    const bool continuation = header.opcode == ws::Opcode::kContinuation;
-    if (continuation && !in_message_) return std::pair{ws::kCloseProtocolError, "continuation without a message"};
-    if (!continuation && in_message_) return std::pair{ws::kCloseProtocolError, "message inside a fragmented one"};
-    if (header.opcode == ws::Opcode::kText) return std::pair{ws::kCloseUnsupportedData, "binary messages only"};
-    // The frame limit caps the whole message, and is checked before a byte of it is buffered.
-    if (message_.size() + header.payload_size > context_.hub.limits().max_frame_bytes) {
-      spdlog::info("frame too large, connection closed remote={} limit_bytes={}", remote_,
-                   context_.hub.limits().max_frame_bytes);
-      return std::pair{ws::kCloseMessageTooBig, "message too big"};
-    }
-    return std::nullopt;
-  }
-
-  // One whole, unmasked frame. False when reading stops.
-  bool handle_frame(const ws::FrameHeader& header, std::span<std::uint8_t> payload) {
-    switch (header.opcode) {
-      case ws::Opcode::kPing:
-        // Only the newest ping needs its pong (RFC 6455 5.5.3); a flood of them queues one.
-        pong_.emplace(payload.begin(), payload.end());
-        start_writer();
-        return true;
-      case ws::Opcode::kPong:
-        return true;  // its arrival already counted as activity
-      case ws::Opcode::kClose:
-        return on_peer_close(payload);
-      default:
-        break;
-    }
-    // Data once our close is sent: the peer has not seen it yet; nothing more is served.
-    if (close_requested_) return true;
-    if (header.fin && !in_message_) {
-      deliver_message(payload);  // the common case: one frame, handed over from in_ uncopied
-      return true;
-    }
-    in_message_ = true;
-    message_.insert(message_.end(), payload.begin(), payload.end());
-    if (header.fin) {
-      deliver_message(message_);
-      in_message_ = false;
-      message_ = {};
-    }
-    return true;
   }
 
   void deliver_message(std::span<const std::uint8_t> message) {
@@ -685,7 +647,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   // Plain: the bare socket, from the upgrade on. TLS: from the start (it carries HTTP too).
   std::optional<Stream> wire_;
   beast::flat_buffer in_;  // bytes read and not yet handled; kIdleReadBytes while idle
-  Bytes message_;          // a fragmented message being gathered (rare: clients send one frame)
+  ws::FrameReader reader_{context_.hub.limits().max_frame_bytes};
   std::array<std::uint8_t, ws::kMaxServerHeaderBytes> out_header_{};  // the frame being written
 
   // Read by check_idle from the tick thread: -1 until the WebSocket opens and after it ends.
@@ -696,7 +658,6 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   Phase phase_ = Phase::kHttp;
   bool hub_open_ = false;
   std::size_t frame_missing_ = 0;  // payload bytes of the frame at the front of in_ not read yet
-  bool in_message_ = false;
   bool last_read_filled_ = false;
   std::int64_t pinged_for_read_ms_ = -1;
   std::int64_t close_sent_ms_ = 0;
