@@ -341,22 +341,21 @@ class WsSession final : public Connection, public NetConnection, public std::ena
 
   void read_next() {
     reading_ = true;
-    const std::size_t wanted = next_read_size();
-    const auto buffers = in_.prepare(wanted);
-    wire_->async_read_some(buffers, [self = this->shared_from_this(), wanted](error_code ec, std::size_t bytes) {
+    const auto buffers = in_.prepare(next_read_size());
+    wire_->async_read_some(buffers, [self = this->shared_from_this()](error_code ec, std::size_t bytes) {
       self->reading_ = false;
       self->in_.commit(bytes);
-      self->last_read_filled_ = bytes == wanted;
       self->on_read(ec);
     });
   }
 
-  // Idle: a few bytes, enough for a small message whole; a segment when the last read filled
-  // its buffer (frames are queued up behind it). In a frame: what it still lacks, in reads that
-  // grow with what has arrived, so that a client announcing a large frame and sending little of
-  // it gets little memory.
+  // Idle: a few bytes, enough for a small message whole. This read stays pending while the
+  // session idles, with its buffer: never more than kIdleReadBytes then (W4 in
+  // docs/benchmarks.md). In a frame: what it still lacks, in reads that grow with what has
+  // arrived (a read may take the next frames' bytes too), so that a client announcing a large
+  // frame and sending little of it gets little memory.
   std::size_t next_read_size() const {
-    if (frame_missing_ == 0) return last_read_filled_ ? kMinReadChunk : kIdleReadBytes;
+    if (frame_missing_ == 0) return kIdleReadBytes;
     return std::min(frame_missing_, std::max(kMinReadChunk, in_.size()));
   }
 
@@ -658,7 +657,6 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   Phase phase_ = Phase::kHttp;
   bool hub_open_ = false;
   std::size_t frame_missing_ = 0;  // payload bytes of the frame at the front of in_ not read yet
-  bool last_read_filled_ = false;
   std::int64_t pinged_for_read_ms_ = -1;
   std::int64_t close_sent_ms_ = 0;
   // A list, not a deque: an empty libstdc++ deque still holds its map and a 512-byte node, and
