@@ -23,7 +23,6 @@
 
 #include "hub/hub.h"
 #include "limits/relay_limits.h"
-#include "metrics/metrics.h"
 #include "net/server.h"
 #include "relay_config.h"
 #include "relay_keys.h"
@@ -46,7 +45,7 @@ AdmissionMode admission_mode_of(AccessMode access) {
 }
 
 // Every limit key of the configuration, onto the hub (which hands the storage limits to the store).
-HubOptions hub_options_from(const RelayConfig& config, std::shared_ptr<Metrics> metrics) {
+HubOptions hub_options_from(const RelayConfig& config) {
   HubOptions options;
   // Announced to clients in CHALLENGE/WELCOME.
   options.limits.max_blob_bytes = config.max_blob_bytes;
@@ -73,17 +72,15 @@ HubOptions hub_options_from(const RelayConfig& config, std::shared_ptr<Metrics> 
   relay.allowlist = config.allowlist;
   relay.cleanup_interval_ms = config.cleanup_interval_ms;
   relay.drop_acked = config.drop_acked;
-  options.metrics = std::move(metrics);
   return options;
 }
 
-ServerOptions server_options_from(const RelayConfig& config, Metrics& metrics) {
+ServerOptions server_options_from(const RelayConfig& config) {
   ServerOptions options;
   options.listen = config.listen;
   options.metrics_listen = config.metrics_listen;
   options.tls_cert_file = config.tls_cert.string();
   options.tls_key_file = config.tls_key.string();
-  options.metrics = &metrics;
   options.threads = config.threads;
   options.websocket_idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
   return options;
@@ -108,15 +105,14 @@ int run(const RelayConfig& config) {
     return 1;
   }
 
-  // Shared by the hub and the server, which both count into it; outlives both.
-  auto metrics = std::make_shared<Metrics>();
-  HubOptions hub_options = hub_options_from(config, metrics);
+  // The hub makes the relay's Metrics; the server counts into the hub's.
+  HubOptions hub_options = hub_options_from(config);
   if (Status valid = validate(hub_options.relay); !valid) {  // config validation should have caught it
     spdlog::critical("invalid limits error=\"{}\"", valid.message());
     return 2;
   }
   Hub hub(std::move(hub_options), std::move(*store), std::move(*key));
-  auto server = Server::start(hub, server_options_from(config, *metrics));
+  auto server = Server::start(hub, server_options_from(config));
   if (!server) {
     spdlog::critical("cannot start error=\"{}\"", server.error().message());
     hub.shutdown();

@@ -215,7 +215,6 @@ Result<std::unique_ptr<Server>> Server::start(Hub& hub, const ServerOptions& opt
   }
   if (Status st = listen_on(impl->ioc, impl->acceptor, options.listen, impl->host, impl->port); !st) return st;
   if (options.metrics_listen) {
-    if (options.metrics == nullptr) return Status(Code::kInvalidArgument, "metrics_listen needs a Metrics instance");
     Status st = listen_on(impl->ioc, impl->metrics_acceptor, *options.metrics_listen, impl->metrics_host,
                           impl->metrics_port);
     if (!st) return Status(st.code(), "metrics_listen: " + st.message());

@@ -11,7 +11,7 @@
 // (= max frame bytes), a bounded per-connection send queue, handshake and idle timeouts (a
 // WebSocket without traffic is pinged at half the idle timeout and closed at the full timeout).
 //
-// Ownership: the Server references the Hub (and the Metrics, if given), which must outlive it.
+// Ownership: the Server references the Hub (and counts into its Metrics), which must outlive it.
 // Stopping: stop_accepting(), then Hub::shutdown() (BYE to sessions; stop() calls it too), then
 // stop() waits for the connections to close for at most `grace` before it cuts the rest.
 // Thread-safety: all methods may be called from any thread, but stop() only from one.
@@ -29,15 +29,12 @@
 
 namespace blindsync::relay {
 
-struct Metrics;
-
 struct ServerOptions {
   ListenAddress listen{"127.0.0.1", 7600};
   std::optional<ListenAddress> metrics_listen;  // a second, plain-HTTP port for /metrics and /health
   // Both set: `listen` speaks TLS only (PEM files; loaded, and checked against each other, by start()).
   std::string tls_cert_file;
   std::string tls_key_file;
-  Metrics* metrics = nullptr;  // not owned; counts connections and bytes, rendered at /metrics
   unsigned threads = 2;
   // A connection whose send queue would pass either bound is closed (4200 RELAY_OVERLOADED).
   std::size_t max_queued_frames = 1024;

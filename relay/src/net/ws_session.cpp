@@ -259,7 +259,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   HttpSite http_site() {
     HttpSite site;
     site.port = listener_;
-    site.metrics = context_.metrics;
+    site.metrics = &context_.metrics;
     site.metrics_port = context_.options.metrics_listen.has_value();
     site.stopping = context_.stopping.load();
     site.read_status = [this](Route route) { return read_status(route); };
@@ -416,7 +416,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   }
 
   void deliver_message(std::span<const std::uint8_t> message) {
-    if (context_.metrics != nullptr) context_.metrics->bytes_in.fetch_add(message.size(), std::memory_order_relaxed);
+    context_.metrics.bytes_in.fetch_add(message.size(), std::memory_order_relaxed);
     context_.hub.on_frame(this->shared_from_this(), ByteView(message.data(), message.size()));
   }
 
@@ -588,7 +588,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       drop_queue();
       return end_now();
     }
-    if (context_.metrics != nullptr) context_.metrics->bytes_out.fetch_add(payload_bytes, std::memory_order_relaxed);
+    context_.metrics.bytes_out.fetch_add(payload_bytes, std::memory_order_relaxed);
     if (ending_ || broken_) return end_now();  // the session is ending: nothing more goes out
     // Our close frame is out and reading has stopped (the peer closed first, or broke the
     // protocol): nothing more will come or go.
@@ -694,7 +694,7 @@ void start(StrandSocket socket, NetContext& context, HttpPort listener, std::opt
 }  // namespace
 
 void start_connection(StrandSocket socket, NetContext& context, HttpPort listener) {
-  if (context.metrics != nullptr) context.metrics->connections_total.fetch_add(1, std::memory_order_relaxed);
+  context.metrics.connections_total.fetch_add(1, std::memory_order_relaxed);
   // max_connections_per_ip: refused right after accept, before a byte is read or a buffer made.
   std::optional<ConnectionSlot> slot;
   if (listener == HttpPort::kMain) {

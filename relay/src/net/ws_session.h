@@ -48,11 +48,11 @@ class NetConnection {
 // Shared by the listeners and every connection. Owned by Server::Impl; outlives every connection
 // (the server stops its I/O threads before destroying it).
 struct NetContext {
-  NetContext(Hub& h, const ServerOptions& o) : hub(h), options(o), metrics(o.metrics) {}
+  NetContext(Hub& h, const ServerOptions& o) : hub(h), options(o), metrics(h.metrics()) {}
 
   Hub& hub;
   const ServerOptions options;
-  Metrics* const metrics;              // may be null
+  Metrics& metrics;                    // the hub's: connections and bytes, rendered at /metrics
   ssl::context* tls = nullptr;         // set when the main port speaks TLS
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<bool> stopping{false};  // no keep-alive, no new WebSocket sessions
