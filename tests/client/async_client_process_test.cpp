@@ -15,14 +15,15 @@
 #include "blindsync/client/async_client.h"
 #include "blindsync/client/client.h"
 #include "blindsync/transport_ws/ws_transport.h"
-#include "child_process.h"
+#include "process.h"
+#include "relay_process.h"
 
 using namespace blindsync;
 using blindsync::testing::AsyncTempDir;
-using blindsync::testing::ChildProcess;
+using blindsync::test::Process;
 using blindsync::testing::EventLog;
 using blindsync::testing::get_within;
-using blindsync::testing::RelayProcess;
+using blindsync::test::RelayProcess;
 using blindsync::testing::text_of;
 
 namespace {
@@ -127,14 +128,17 @@ struct Devices {
   }
 };
 
-std::unique_ptr<ChildProcess> start_probe(const Devices& d, const std::vector<std::string>& args) {
-  return ChildProcess::start(kProbeBinary, args, d.tmp.sub("probe.stderr.log"));
+std::unique_ptr<Process> start_probe(const std::vector<std::string>& args) { return Process::start(kProbeBinary, args); }
+
+// The relay these tests run (BLINDSYNC_TEST_RELAY_BINARY may name one built elsewhere).
+std::unique_ptr<RelayProcess> start_relay(const std::string& data_dir, std::uint16_t port = 0) {
+  return RelayProcess::start_binary(kRelayBinary, data_dir, port, {"--log-level", "warn"}, std::chrono::seconds(60));
 }
 
-void run_drain_probe(const Devices& d, const std::string& home) {
-  auto probe = start_probe(d, {"drain", home});
+void run_drain_probe(const std::string& home) {
+  auto probe = start_probe({"drain", home});
   const auto line = probe->wait_for_line("drained", kWait);
-  INFO("probe stderr in " << d.tmp.sub("probe.stderr.log"));
+  INFO("probe stderr: " << probe->stderr_text());
   REQUIRE(line.has_value());
   REQUIRE(probe->wait(kWait) == std::optional<int>(0));
 }
@@ -177,14 +181,14 @@ std::size_t reconnects_to(const EventLog& log, const std::string& url) {
 TEST_CASE("a push whose process was killed before the relay acked it reaches the relay exactly once",
           "[process][durability]") {
   Devices d;
-  auto relay = RelayProcess::start(kRelayBinary, d.data("relay"));
+  auto relay = start_relay(d.data("relay"));
   const std::uint16_t port = relay->port();
   d.make_group({relay->url()});
   d.a.reset();  // the probe process is device A from now on
 
   // The relay is down: push() returns (durable in the outbox), then the process dies.
   relay->stop();
-  auto probe = start_probe(d, {"push", d.home_a(), d.group.to_hex(), "1", "crash"});
+  auto probe = start_probe({"push", d.home_a(), d.group.to_hex(), "1", "crash"});
   const auto pushed = probe->wait_for_line("pushed 0 ", kWait);
   REQUIRE(pushed.has_value());
   probe->send_signal(SIGKILL);
@@ -192,8 +196,8 @@ TEST_CASE("a push whose process was killed before the relay acked it reaches the
   const auto blob_id = BlobId::parse_hex(pushed->substr(std::string("pushed 0 ").size()));
   REQUIRE(blob_id.has_value());
 
-  relay = RelayProcess::start(kRelayBinary, d.data("relay"), port);
-  run_drain_probe(d, d.home_a());
+  relay = start_relay(d.data("relay"), port);
+  run_drain_probe(d.home_a());
 
   REQUIRE(d.b_log.poll_until(
       *d.b, [&] { return d.b_log.count<EventBlobReceived>() >= 1; }, kWait));
@@ -210,11 +214,11 @@ TEST_CASE("a push whose process was killed before the relay acked it reaches the
 TEST_CASE("a process killed in the middle of a burst of pushes loses none and duplicates none",
           "[process][durability]") {
   Devices d;
-  auto relay = RelayProcess::start(kRelayBinary, d.data("relay"));
+  auto relay = start_relay(d.data("relay"));
   d.make_group({relay->url()});
   d.a.reset();
   constexpr int kCount = 30;
-  auto probe = start_probe(d, {"push", d.home_a(), d.group.to_hex(), std::to_string(kCount), "burst"});
+  auto probe = start_probe({"push", d.home_a(), d.group.to_hex(), std::to_string(kCount), "burst"});
   std::vector<BlobId> ids;
   for (int i = 0; i < kCount; ++i) {
     const auto line = probe->wait_for_line("pushed " + std::to_string(i) + " ", kWait);
@@ -226,7 +230,7 @@ TEST_CASE("a process killed in the middle of a burst of pushes loses none and du
   // Killed while acks are still arriving (some pushes acked, some in flight, some not sent).
   probe->send_signal(SIGKILL);
   REQUIRE(probe->wait(kWait).has_value());
-  run_drain_probe(d, d.home_a());
+  run_drain_probe(d.home_a());
 
   REQUIRE(d.b_log.poll_until(
       *d.b, [&] { return d.b_log.count<EventBlobReceived>() >= kCount; }, kWait));
@@ -244,7 +248,7 @@ TEST_CASE("a process killed in the middle of a burst of pushes loses none and du
 TEST_CASE("100 blobs pushed while the relay is down all arrive once, in order, after it restarts",
           "[process][reconnect]") {
   Devices d;
-  auto relay = RelayProcess::start(kRelayBinary, d.data("relay"));
+  auto relay = start_relay(d.data("relay"));
   const std::uint16_t port = relay->port();
   d.make_group({relay->url()});
   REQUIRE(d.a_log.poll_until(
@@ -260,7 +264,7 @@ TEST_CASE("100 blobs pushed while the relay is down all arrive once, in order, a
     auto pushed = d.a->push(d.group, as_bytes(expected.back()));
     REQUIRE(pushed.has_value());
   }
-  relay = RelayProcess::start(kRelayBinary, d.data("relay"), port);
+  relay = start_relay(d.data("relay"), port);
 
   REQUIRE(d.a_log.poll_until(
       *d.a, [&] { return d.a_log.pushed_ids().size() == kCount && d.a_log.outbox() == 0; }, kWait));
@@ -275,8 +279,8 @@ TEST_CASE("100 blobs pushed while the relay is down all arrive once, in order, a
 TEST_CASE("with two relays, one killed mid-run, pushes complete and the other device gets each blob once",
           "[process][multi-relay]") {
   Devices d;
-  auto relay1 = RelayProcess::start(kRelayBinary, d.data("relay1"));
-  auto relay2 = RelayProcess::start(kRelayBinary, d.data("relay2"));
+  auto relay1 = start_relay(d.data("relay1"));
+  auto relay2 = start_relay(d.data("relay2"));
   const std::uint16_t port2 = relay2->port();
   d.make_group({relay1->url(), relay2->url()});
   REQUIRE(d.a_log.poll_until(
@@ -302,7 +306,7 @@ TEST_CASE("with two relays, one killed mid-run, pushes complete and the other de
 
   // The killed relay comes back: A's outbox drains into it; B sees those blobs again there and
   // drops them (its cursor for relay 2 reaches the end, nothing is delivered twice).
-  relay2 = RelayProcess::start(kRelayBinary, d.data("relay2"), port2);
+  relay2 = start_relay(d.data("relay2"), port2);
   REQUIRE(d.a_log.poll_until(
       *d.a, [&] { return d.a_log.outbox() == 0; }, kWait));
   REQUIRE(d.b_log.poll_until(
@@ -321,7 +325,7 @@ TEST_CASE("with two relays, one killed mid-run, pushes complete and the other de
 TEST_CASE("a replaced relay database makes the client re-pull from the start and drop duplicates",
           "[process][durability]") {
   Devices d;
-  auto relay = RelayProcess::start(kRelayBinary, d.data("relay"));
+  auto relay = start_relay(d.data("relay"));
   const std::uint16_t port = relay->port();
   const std::string relay_id = relay->relay_id_hex();
   d.make_group({relay->url()});
@@ -333,7 +337,7 @@ TEST_CASE("a replaced relay database makes the client re-pull from the start and
   for (int i = 0; i < 3; ++i) REQUIRE(d.a->push(d.group, as_bytes("d" + std::to_string(i))).has_value());
   d.a.reset();
   std::filesystem::copy(d.home_a(), d.tmp.sub("a-copy"), std::filesystem::copy_options::recursive);
-  relay = RelayProcess::start(kRelayBinary, d.data("relay"), port);
+  relay = start_relay(d.data("relay"), port);
   d.reopen_a();
   REQUIRE(d.a_log.poll_until(
       *d.a, [&] { return d.a_log.outbox() == 0; }, kWait));
@@ -347,10 +351,10 @@ TEST_CASE("a replaced relay database makes the client re-pull from the start and
   for (const char* name : {"relay.db", "relay.db-wal", "relay.db-shm"}) {
     std::filesystem::remove(std::filesystem::path(d.data("relay")) / name);
   }
-  relay = RelayProcess::start(kRelayBinary, d.data("relay"), port);
+  relay = start_relay(d.data("relay"), port);
   CHECK(relay->relay_id_hex() == relay_id);
   // The copy of A's home still holds d0..d2: it pushes them again into the new database.
-  run_drain_probe(d, d.tmp.sub("a-copy"));
+  run_drain_probe(d.tmp.sub("a-copy"));
   d.reopen_a();
   REQUIRE(d.a->push(d.group, as_bytes("d3")).has_value());
 
@@ -368,7 +372,7 @@ TEST_CASE("a replaced relay database makes the client re-pull from the start and
 TEST_CASE("EventCaughtUp follows the initial pull, a pull of blobs pushed while offline, and a relay restart",
           "[process][caught-up]") {
   Devices d;
-  auto relay = RelayProcess::start(kRelayBinary, d.data("relay"));
+  auto relay = start_relay(d.data("relay"));
   const std::uint16_t port = relay->port();
   const std::string url = relay->url();
   d.make_group({url});
@@ -417,7 +421,7 @@ TEST_CASE("EventCaughtUp follows the initial pull, a pull of blobs pushed while 
   const std::size_t caught_up_before = d.b_log.count<EventCaughtUp>();
   relay->stop();
   for (int i = 0; i < 2; ++i) REQUIRE(d.a->push(d.group, as_bytes("late-" + std::to_string(i))).has_value());
-  relay = RelayProcess::start(kRelayBinary, d.data("relay"), port);
+  relay = start_relay(d.data("relay"), port);
   REQUIRE(d.b_log.poll_until(
       *d.b,
       [&] {
@@ -448,8 +452,8 @@ TEST_CASE(
     "[process][outbox-limit]") {
   Devices d;
   d.a_retry_limit = std::chrono::seconds(1);
-  auto relay1 = RelayProcess::start(kRelayBinary, d.data("relay1"));
-  auto relay2 = RelayProcess::start(kRelayBinary, d.data("relay2"));
+  auto relay1 = start_relay(d.data("relay1"));
+  auto relay2 = start_relay(d.data("relay2"));
   const std::string url1 = relay1->url();
   const std::string url2 = relay2->url();
   d.make_group({url1, url2});
@@ -489,8 +493,8 @@ TEST_CASE("a blob that no relay has stored is never abandoned, however long its 
           "[process][outbox-limit]") {
   Devices d;
   d.a_retry_limit = std::chrono::seconds(1);
-  auto relay1 = RelayProcess::start(kRelayBinary, d.data("relay1"));
-  auto relay2 = RelayProcess::start(kRelayBinary, d.data("relay2"));
+  auto relay1 = start_relay(d.data("relay1"));
+  auto relay2 = start_relay(d.data("relay2"));
   const std::uint16_t port1 = relay1->port();
   const std::string url1 = relay1->url();
   const std::string url2 = relay2->url();
@@ -524,7 +528,7 @@ TEST_CASE("a blob that no relay has stored is never abandoned, however long its 
   CHECK(outbox_of(*d.a, d.group) == 1);
 
   // Relay 1 comes back: the blob is delivered there, and only then is relay 2 given up for it.
-  relay1 = RelayProcess::start(kRelayBinary, d.data("relay1"), port1);
+  relay1 = start_relay(d.data("relay1"), port1);
   REQUIRE(d.a_log.poll_until(
       *d.a, [&] { return d.a_log.count<EventDeliveryAbandoned>() >= 1 && d.a_log.outbox() == 0; }, kWait));
   REQUIRE(d.a_log.count<EventBlobPushed>() == 1);

@@ -7,9 +7,7 @@
 
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,12 +16,12 @@
 #include "blindsync/core/codec.h"
 #include "blindsync/core/messages.h"
 #include "blindsync/transport_ws/ws_transport.h"
-#include "child_process.h"
+#include "process.h"
 
 namespace {
 
 using namespace blindsync;
-using blindsync::testing::ChildProcess;
+using blindsync::test::Process;
 namespace fs = std::filesystem;
 
 class TempDir {
@@ -46,28 +44,19 @@ class TempDir {
 };
 
 // Runs a program to completion; its stdout, REQUIRE-ing exit code 0.
-std::string run_ok(const std::string& program, const std::vector<std::string>& args, const fs::path& log) {
-  auto child = ChildProcess::start(program, args, log.string());
-  std::string out;
-  for (int i = 0; i < 1000; ++i) {
-    auto line = child->read_line(std::chrono::seconds(60));
-    if (!line) break;
-    out += *line + "\n";
-  }
+std::string run_ok(const std::string& program, const std::vector<std::string>& args) {
+  auto child = Process::start(program, args);
   const auto code = child->wait(std::chrono::seconds(60));
-  std::ifstream err(log);
-  std::stringstream err_text;
-  err_text << err.rdbuf();
-  INFO(program << " failed: " << err_text.str());
+  INFO(program << " failed: " << child->stderr_text());
   REQUIRE(code.has_value());
   REQUIRE(*code == 0);
-  return out;
+  return child->stdout_text();
 }
 
 struct TlsRelay {
   TempDir dir;
   std::string fingerprint;  // "AB:CD:..." as openssl prints it
-  std::unique_ptr<ChildProcess> relay;
+  std::unique_ptr<Process> relay;
   std::string url;          // wss://127.0.0.1:PORT/v1/sync
   std::string relay_id_hex;
 
@@ -77,20 +66,18 @@ struct TlsRelay {
     run_ok("/usr/bin/openssl",
            {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
             key.string(), "-out", cert.string(), "-days", "2", "-subj", "/CN=localhost", "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost"},
-           dir.path() / "openssl.log");
+            "subjectAltName=IP:127.0.0.1,DNS:localhost"});
     ::chmod(key.c_str(), 0600);
-    const std::string printed = run_ok("/usr/bin/openssl", {"x509", "-noout", "-fingerprint", "-sha256", "-in", cert.string()},
-                                       dir.path() / "openssl.log");
+    const std::string printed = run_ok("/usr/bin/openssl", {"x509", "-noout", "-fingerprint", "-sha256", "-in", cert.string()});
     fingerprint = printed.substr(printed.find('=') + 1);
     while (!fingerprint.empty() && std::isspace(static_cast<unsigned char>(fingerprint.back()))) fingerprint.pop_back();
     REQUIRE(fingerprint.size() == 95);  // 32 bytes as XX:XX:...
 
-    relay = ChildProcess::start(BLINDSYNC_RELAY_BINARY,
-                                {"--listen", "127.0.0.1:0", "--data", (dir.path() / "data").string(), "--durability",
-                                 "normal", "--tls-cert", cert.string(), "--tls-key", key.string()},
-                                (dir.path() / "relay.log").string());
+    relay = Process::start(BLINDSYNC_RELAY_BINARY,
+                           {"--listen", "127.0.0.1:0", "--data", (dir.path() / "data").string(), "--durability",
+                            "normal", "--tls-cert", cert.string(), "--tls-key", key.string()});
     const auto line = relay->wait_for_line("listening on ", std::chrono::seconds(60));
+    INFO("relay stderr: " << relay->stderr_text());
     REQUIRE(line.has_value());
     static const std::regex kListening(R"(listening on (wss://127\.0\.0\.1:\d+/v1/sync) relay_id=([0-9a-f]{64}))");
     std::smatch match;

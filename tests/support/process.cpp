@@ -178,6 +178,17 @@ std::optional<std::string> Process::read_stdout_line(std::chrono::milliseconds t
   return line;
 }
 
+std::optional<std::string> Process::wait_for_line(std::string_view prefix, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::milliseconds(0)) return std::nullopt;
+    auto line = read_stdout_line(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+    if (!line) return std::nullopt;
+    if (line->rfind(prefix, 0) == 0) return line;
+  }
+}
+
 bool Process::wait_for_stdout(std::string_view needle, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   return changed_.wait_for(lock, timeout, [&] {

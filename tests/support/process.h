@@ -48,6 +48,9 @@ class Process {
   std::optional<std::string> read_stdout_line(std::chrono::milliseconds timeout);
   // Waits until stdout contains needle (anywhere in everything captured); false on timeout/EOF.
   bool wait_for_stdout(std::string_view needle, std::chrono::milliseconds timeout);
+  // Reads stdout lines until one starts with prefix (returned; the lines before it are consumed);
+  // nullopt on timeout or EOF.
+  std::optional<std::string> wait_for_line(std::string_view prefix, std::chrono::milliseconds timeout);
 
   std::string stdout_text() const;
   std::string stderr_text() const;

@@ -10,10 +10,21 @@ namespace blindsync::test {
 std::unique_ptr<RelayProcess> RelayProcess::start(const std::string& data_dir, std::uint16_t port,
                                                   const std::vector<std::string>& extra_args,
                                                   std::chrono::milliseconds timeout) {
+#ifdef BLINDSYNC_RELAY_BIN
+  return start_binary(BLINDSYNC_RELAY_BIN, data_dir, port, extra_args, timeout);
+#else
+  (void)data_dir, (void)port, (void)extra_args, (void)timeout;
+  throw std::runtime_error("no blindsync-relay is built in this tree: use RelayProcess::start_binary");
+#endif
+}
+
+std::unique_ptr<RelayProcess> RelayProcess::start_binary(const std::string& binary, const std::string& data_dir,
+                                                         std::uint16_t port, const std::vector<std::string>& extra_args,
+                                                         std::chrono::milliseconds timeout) {
   std::vector<std::string> args{"--listen", "127.0.0.1:" + std::to_string(port), "--data", data_dir};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::unique_ptr<RelayProcess> relay(new RelayProcess());
-  relay->process_ = Process::start(BLINDSYNC_RELAY_BIN, args);
+  relay->process_ = Process::start(binary, args);
 
   static const std::regex kListening(R"(listening on (ws://([^:/\s]+):(\d+)/v1/sync) relay_id=([0-9a-f]{64}))");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -34,6 +45,11 @@ std::unique_ptr<RelayProcess> RelayProcess::start(const std::string& data_dir, s
   relay->process_->wait(std::chrono::seconds(5));
   throw std::runtime_error("blindsync-relay did not report 'listening on ws://...' in time\nstdout:\n" +
                            relay->process_->stdout_text() + "\nstderr:\n" + relay->process_->stderr_text());
+}
+
+void RelayProcess::kill() {
+  process_->kill();
+  (void)process_->wait(std::chrono::seconds(5));
 }
 
 int RelayProcess::stop(std::chrono::milliseconds timeout) {

@@ -24,6 +24,12 @@ class RelayProcess {
   static std::unique_ptr<RelayProcess> start(const std::string& data_dir, std::uint16_t port = 0,
                                              const std::vector<std::string>& extra_args = {},
                                              std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // The same with another relay binary (the client tests can run one built elsewhere, e.g. a
+  // GCC-built relay beside a clang ThreadSanitizer build).
+  static std::unique_ptr<RelayProcess> start_binary(const std::string& binary, const std::string& data_dir,
+                                                    std::uint16_t port = 0,
+                                                    const std::vector<std::string>& extra_args = {},
+                                                    std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   const std::string& url() const noexcept { return url_; }        // ws://127.0.0.1:PORT/v1/sync
   const std::string& host() const noexcept { return host_; }
@@ -33,6 +39,8 @@ class RelayProcess {
 
   // SIGTERM, then waits up to timeout: the exit code, or -1 if it had to be killed.
   int stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // SIGKILL, as a crash would, and reaps it.
+  void kill();
 
  private:
   std::unique_ptr<Process> process_;
