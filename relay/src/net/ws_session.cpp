@@ -151,7 +151,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     const std::int64_t last_read = last_read_ms_.load(std::memory_order_relaxed);
     if (last_read < 0) return;
     const std::int64_t half_idle = context_.options.websocket_idle_timeout.count() / 2;
-    if (now_ms - last_read < half_idle && !closing_.load(std::memory_order_relaxed)) return;
+    if (now_ms - last_read < half_idle && !close_sent_.load(std::memory_order_relaxed)) return;
     asio::post(executor(), [self = this->shared_from_this()]() { self->on_idle_check(); });
   }
 
@@ -468,7 +468,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     const std::int64_t idle_timeout = context_.options.websocket_idle_timeout.count();
     const std::int64_t idle = now - last_read_ms_.load(std::memory_order_relaxed);
     const bool close_overdue =
-        closing_.load(std::memory_order_relaxed) && now - close_sent_ms_ >= context_.options.websocket_handshake_timeout.count();
+        close_sent_.load(std::memory_order_relaxed) && now - close_sent_ms_ >= context_.options.websocket_handshake_timeout.count();
     if (idle >= idle_timeout || close_overdue) {
       spdlog::debug("idle websocket closed remote={} idle_timeout_ms={}", remote_, idle_timeout);
       return cut_socket();
@@ -557,9 +557,8 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       return write_frame(ws::Opcode::kBinary, std::move(frame));
     }
     if (close_requested_) {
-      close_sent_ = true;
       close_sent_ms_ = steady_ms();
-      closing_.store(true, std::memory_order_relaxed);
+      close_sent_.store(true, std::memory_order_relaxed);
       Bytes payload = std::move(*close_payload_);
       close_payload_.reset();
       write_frame(ws::Opcode::kClose, std::move(payload));
@@ -589,7 +588,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       return end_now();
     }
     context_.metrics.bytes_out.fetch_add(payload_bytes, std::memory_order_relaxed);
-    if (ending_ || broken_) return end_now();  // the session is ending: nothing more goes out
+    if (broken_) return end_now();  // the socket was cut (the session is ending): nothing more goes out
     // Our close frame is out and reading has stopped (the peer closed first, or broke the
     // protocol): nothing more will come or go.
     if (close_sent_ && stop_reading_) return end_connection();
@@ -651,7 +650,8 @@ class WsSession final : public Connection, public NetConnection, public std::ena
 
   // Read by check_idle from the tick thread: -1 until the WebSocket opens and after it ends.
   std::atomic<std::int64_t> last_read_ms_{-1};
-  std::atomic<bool> closing_{false};  // our close frame is sent: its answer is awaited
+  // Our close frame is sent (its answer is awaited); written on the strand, read by check_idle.
+  std::atomic<bool> close_sent_{false};
 
   // Strand-only state.
   Phase phase_ = Phase::kHttp;
@@ -673,7 +673,6 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   bool writing_ = false;
   bool stop_reading_ = false;
   bool close_requested_ = false;
-  bool close_sent_ = false;
   bool shutting_down_ = false;
   bool ending_ = false;
   bool broken_ = false;
