@@ -28,6 +28,7 @@
 #include "blindsync/core/bytes.h"
 #include "blindsync/core/codec.h"
 #include "blindsync/core/messages.h"
+#include "blindsync/core/wire_format.h"
 #include "websocket/ws_frame.h"
 
 namespace {
@@ -405,7 +406,7 @@ void write_websocket(const fs::path& root) {
   frame("ping", client_frame(Opcode::kPing, noise(8, 102), 103), 8);
   frame("pong-empty", client_frame(Opcode::kPong, {}, 104), 0);
   frame("close-empty", client_frame(Opcode::kClose, {}, 105), 0);
-  const Bytes normal = relay::ws::make_close_payload(relay::ws::kCloseNormal, "");
+  const Bytes normal = relay::ws::make_close_payload(wire::kCloseNormal, "");
   frame("close-1000", client_frame(Opcode::kClose, normal, 106), normal.size());
   const Bytes going_away =
       relay::ws::make_close_payload(1001, "au revoir \xC3\xA0 bient\xC3\xB4t \xF0\x9F\x91\x8B");

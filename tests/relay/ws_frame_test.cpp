@@ -15,6 +15,7 @@
 
 #include "blindsync/core/bytes.h"
 #include "blindsync/core/utf8.h"
+#include "store_fixture.h"  // payload_n: deterministic bytes
 #include "websocket/ws_frame.h"
 #include "websocket/ws_handshake.h"
 
@@ -22,6 +23,7 @@ namespace {
 
 using namespace blindsync;
 using namespace blindsync::relay::ws;
+using blindsync::relay::test::payload_n;
 using Outcome = HeaderParse::Outcome;
 using Mask = std::array<std::uint8_t, 4>;
 
@@ -82,19 +84,6 @@ constexpr std::array kDataOpcodes{Opcode::kContinuation, Opcode::kText, Opcode::
 constexpr std::array kControlOpcodes{Opcode::kClose, Opcode::kPing, Opcode::kPong};
 constexpr std::array kAllOpcodes{Opcode::kContinuation, Opcode::kText, Opcode::kBinary,
                                  Opcode::kClose,        Opcode::kPing, Opcode::kPong};
-
-// Deterministic bytes (xorshift64), so a failure reproduces.
-Bytes noise(std::size_t size, std::uint64_t seed) {
-  Bytes out(size);
-  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (auto& b : out) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    b = static_cast<std::uint8_t>(x >> 24);
-  }
-  return out;
-}
 
 // RFC 6455 5.3 as written: octet i of the payload is XORed with octet (i MOD 4) of the mask.
 Bytes naive_unmask(Bytes data, const Mask& mask, std::uint64_t offset) {
@@ -181,7 +170,7 @@ TEST_CASE("bytes after the header do not change what the header parses to", "[we
   for (const std::uint64_t size : {3u, 126u, 65536u}) {
     Bytes frame = client_header(Opcode::kBinary, size);
     const std::size_t header_size = frame.size();
-    const Bytes tail = noise(40, size);
+    const Bytes tail = payload_n(static_cast<std::uint32_t>(size), 40);
     frame.insert(frame.end(), tail.begin(), tail.end());
     check_frame(frame, true, Opcode::kBinary, size, header_size);
   }
@@ -303,7 +292,7 @@ TEST_CASE("unmask XORs each byte with the mask byte at its payload position", "[
   const std::vector<Mask> masks{kMask, {0xFF, 0x00, 0xFF, 0x00}, {0x01, 0x02, 0x04, 0x80}};
   for (const Mask& mask : masks) {
     for (std::size_t size = 0; size <= 70; ++size) {
-      const Bytes plain = noise(size, size + 1);
+      const Bytes plain = payload_n(static_cast<std::uint32_t>(size + 1), size);
       for (const std::uint64_t offset :
            {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{3}, std::uint64_t{4},
             std::uint64_t{5}, std::uint64_t{6}, std::uint64_t{7}, (std::uint64_t{1} << 32) + 3,
@@ -320,7 +309,7 @@ TEST_CASE("unmask XORs each byte with the mask byte at its payload position", "[
 }
 
 TEST_CASE("unmask works on a span that does not start on a word boundary", "[websocket][unmask]") {
-  Bytes buffer = noise(80, 99);
+  Bytes buffer = payload_n(99, 80);
   for (std::size_t start = 0; start < 8; ++start) {
     for (std::size_t size = 0; start + size <= buffer.size(); size += 7) {
       INFO("start " << start << ", size " << size);
@@ -338,7 +327,7 @@ TEST_CASE("unmask works on a span that does not start on a word boundary", "[web
 
 TEST_CASE("a payload unmasked in two pieces equals the payload unmasked whole", "[websocket][unmask]") {
   for (std::size_t size = 0; size <= 70; ++size) {
-    const Bytes masked = noise(size, 1000 + size);
+    const Bytes masked = payload_n(static_cast<std::uint32_t>(1000 + size), size);
     for (std::uint64_t start = 0; start < 8; ++start) {
       const Bytes expected = naive_unmask(masked, kMask, start);
       for (std::size_t split = 0; split <= size; ++split) {
@@ -537,8 +526,8 @@ TEST_CASE("a close reason that is not valid UTF-8 is invalid", "[websocket][clos
 }
 
 TEST_CASE("a close payload the relay makes parses back to its code", "[websocket][close]") {
-  for (const std::uint16_t code : {kCloseNormal, kCloseProtocolError, kCloseUnsupportedData,
-                                   kCloseInvalidPayload, kCloseMessageTooBig, std::uint16_t{4000}}) {
+  for (const std::uint16_t code : {std::uint16_t{1000}, kCloseProtocolError, kCloseUnsupportedData,
+                                   std::uint16_t{1007}, kCloseMessageTooBig, std::uint16_t{4000}}) {
     for (const std::string& reason :
          {std::string{}, std::string("frame too big"), std::string(300, 'z'), repeat("\xE2\x82\xAC", 60)}) {
       const CloseParse parsed = parse_close(make_close_payload(code, reason));

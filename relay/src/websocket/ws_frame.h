@@ -31,12 +31,11 @@ enum class Opcode : std::uint8_t {
 
 constexpr bool is_control(Opcode opcode) noexcept { return (static_cast<std::uint8_t>(opcode) & 0x8) != 0; }
 
-// RFC 6455 7.4.1 close codes the relay sends or checks.
-inline constexpr std::uint16_t kCloseNormal = 1000;
+// RFC 6455 7.4.1 close codes the framing layer sends or checks (1000, the normal closure, is
+// wire::kCloseNormal in blindsync/core/wire_format.h).
 inline constexpr std::uint16_t kCloseProtocolError = 1002;
 inline constexpr std::uint16_t kCloseUnsupportedData = 1003;
 inline constexpr std::uint16_t kCloseNoStatus = 1005;  // never on the wire: "the close frame had no code"
-inline constexpr std::uint16_t kCloseInvalidPayload = 1007;
 inline constexpr std::uint16_t kCloseMessageTooBig = 1009;
 
 inline constexpr std::size_t kMaxControlPayload = 125;
