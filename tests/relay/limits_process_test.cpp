@@ -136,15 +136,6 @@ std::unique_ptr<ProtocolClient> join_eventually(LimitedRelay& relay, const Membe
 
 Bytes bytes_of(std::size_t n, std::uint8_t fill = 0x42) { return Bytes(n, fill); }
 
-std::uint64_t vm_rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
-  }
-  return 0;
-}
-
 // The code points of text, or nullopt if it is not well-formed UTF-8 (Unicode table 3-7: no
 // overlong forms, no surrogates, nothing above U+10FFFF, no stray or missing continuation bytes).
 // Written here, independently of the codec and of the relay's sanitizer, to judge what they send.

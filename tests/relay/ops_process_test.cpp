@@ -63,14 +63,6 @@ nlohmann::json health(std::uint16_t port) {
   return nlohmann::json::parse(response->body);
 }
 
-std::unique_ptr<ProtocolClient> connect_client(std::uint16_t port) {
-  std::string error;
-  auto client = ProtocolClient::connect(port, &error);
-  INFO(error);
-  REQUIRE(client != nullptr);
-  return client;
-}
-
 std::string random_marker(const std::string& prefix) {
   std::random_device device;
   std::ostringstream out;

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <catch2/catch.hpp>
+
 #include "blindsync/auth/transcript.h"
 
 namespace blindsync::test {
@@ -330,6 +332,22 @@ Result<Devices> ProtocolClient::list_devices() {
   }
   if (const auto* devices = std::get_if<Devices>(&reply->message)) return *devices;
   return Status(Code::kInvalidMessage, "unexpected reply to LIST_DEVICES");
+}
+
+std::unique_ptr<RawWebSocket> connect_raw(std::uint16_t port) {
+  std::string error;
+  auto ws = RawWebSocket::connect(port, &error);
+  INFO(error);
+  REQUIRE(ws != nullptr);
+  return ws;
+}
+
+std::unique_ptr<ProtocolClient> connect_client(std::uint16_t port) {
+  std::string error;
+  auto client = ProtocolClient::connect(port, &error);
+  INFO(error);
+  REQUIRE(client != nullptr);
+  return client;
 }
 
 BlobId numbered_blob(std::uint32_t n) {

@@ -107,6 +107,10 @@ class ProtocolClient {
   std::optional<std::uint16_t> close_code_;
 };
 
+// Connected (and upgraded) to a relay on 127.0.0.1:port, or the test fails with the reason.
+std::unique_ptr<RawWebSocket> connect_raw(std::uint16_t port);
+std::unique_ptr<ProtocolClient> connect_client(std::uint16_t port);
+
 // A blob id that differs in its last 4 bytes.
 BlobId numbered_blob(std::uint32_t n);
 

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -24,22 +23,6 @@ using namespace blindsync;
 using namespace blindsync::test;
 
 constexpr auto kWait = std::chrono::seconds(10);
-
-std::unique_ptr<RawWebSocket> connect_raw(std::uint16_t port) {
-  std::string error;
-  auto ws = RawWebSocket::connect(port, &error);
-  INFO(error);
-  REQUIRE(ws != nullptr);
-  return ws;
-}
-
-std::unique_ptr<ProtocolClient> connect_client(std::uint16_t port) {
-  std::string error;
-  auto client = ProtocolClient::connect(port, &error);
-  INFO(error);
-  REQUIRE(client != nullptr);
-  return client;
-}
 
 ByteView view(const Bytes& bytes) { return ByteView(bytes.data(), bytes.size()); }
 
@@ -115,49 +98,33 @@ TEST_CASE("frames a client must not send close the connection with the code that
   OpsTempDir dir;
   auto relay = OpsRelay::start(plain_args(dir));
   const Bytes payload{1, 2, 3, 4};
-
-  SECTION("an unmasked frame: 1002") {
+  const Bytes text{'h', 'e', 'l', 'l', 'o'};
+  const Bytes reserved_close{0x03, 0xED};  // 1005: reserved, never on the wire
+  struct Frame {
+    std::uint8_t first_byte;  // FIN, RSV bits, opcode
+    const Bytes& payload;
+    bool masked = true;
+  };
+  struct Fault {
+    const char* what;
+    std::vector<Frame> frames;
+    std::uint16_t close_code;
+  };
+  const std::vector<Fault> faults{
+      {"an unmasked frame", {{0x82, payload, false}}, 1002},
+      {"a reserved bit (RSV1, permessage-deflate's: no extension was agreed)", {{0xC2, payload}}, 1002},
+      {"an unknown opcode", {{0x83, payload}}, 1002},
+      {"a continuation with no message begun", {{0x80, payload}}, 1002},
+      {"a new message inside a fragmented one", {{0x02, payload}, {0x82, payload}}, 1002},
+      {"a fragmented ping", {{0x09, payload}}, 1002},
+      {"a text message (the protocol is binary)", {{0x81, text}}, 1003},
+      {"a close frame with a code no peer may send", {{0x88, reserved_close}}, 1002},
+  };
+  for (const Fault& fault : faults) {
+    INFO(fault.what);
     auto ws = connect_raw(relay->port);
-    REQUIRE(ws->send_frame(0x82, view(payload), /*masked=*/false));
-    expect_closed_with(*ws, 1002);
-  }
-  SECTION("a reserved bit (no extension was agreed): 1002") {
-    auto ws = connect_raw(relay->port);
-    REQUIRE(ws->send_frame(0xC2, view(payload)));  // RSV1: permessage-deflate's bit
-    expect_closed_with(*ws, 1002);
-  }
-  SECTION("an unknown opcode: 1002") {
-    auto ws = connect_raw(relay->port);
-    REQUIRE(ws->send_frame(0x83, view(payload)));
-    expect_closed_with(*ws, 1002);
-  }
-  SECTION("a continuation with no message begun: 1002") {
-    auto ws = connect_raw(relay->port);
-    REQUIRE(ws->send_frame(0x80, view(payload)));
-    expect_closed_with(*ws, 1002);
-  }
-  SECTION("a new message inside a fragmented one: 1002") {
-    auto ws = connect_raw(relay->port);
-    REQUIRE(ws->send_frame(0x02, view(payload)));
-    REQUIRE(ws->send_frame(0x82, view(payload)));
-    expect_closed_with(*ws, 1002);
-  }
-  SECTION("a fragmented ping: 1002") {
-    auto ws = connect_raw(relay->port);
-    REQUIRE(ws->send_frame(0x09, view(payload)));
-    expect_closed_with(*ws, 1002);
-  }
-  SECTION("a text message (the protocol is binary): 1003") {
-    auto ws = connect_raw(relay->port);
-    const std::string text = "hello";
-    REQUIRE(ws->send_frame(0x81, ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())));
-    expect_closed_with(*ws, 1003);
-  }
-  SECTION("a close frame with a code no peer may send: 1002") {
-    auto ws = connect_raw(relay->port);
-    const Bytes close{0x03, 0xED};  // 1005: reserved, never on the wire
-    REQUIRE(ws->send_control(0x8, view(close)));
-    expect_closed_with(*ws, 1002);
+    for (const Frame& frame : fault.frames) REQUIRE(ws->send_frame(frame.first_byte, view(frame.payload), frame.masked));
+    expect_closed_with(*ws, fault.close_code);
   }
 }
 
@@ -200,19 +167,6 @@ TEST_CASE("a frame whose payload stops coming is cut at the idle timeout, and th
   auto client = connect_client(relay->port);
   CHECK(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
 }
-
-namespace {
-
-std::uint64_t vm_rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
-  }
-  return 0;
-}
-
-}  // namespace
 
 TEST_CASE("a client that floods pings and never reads cannot grow the relay's memory",
           "[websocket][process][hostile][limits]") {

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 extern char** environ;
@@ -238,6 +239,15 @@ void Process::kill() {
   if (exit_code_ || pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
   try_reap(0);
+}
+
+std::uint64_t vm_rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
 }
 
 RunResult run_process(const std::string& path, const std::vector<std::string>& args, const std::string& stdin_data,

@@ -87,6 +87,9 @@ class Process {
   bool reader_done_ = false;
 };
 
+// The resident memory of a process (VmRSS in /proc/PID/status), in KiB; 0 if it cannot be read.
+std::uint64_t vm_rss_kib(pid_t pid);
+
 struct RunResult {
   int exit_code = -1;      // -1 when timed out (the child was killed)
   bool timed_out = false;
