@@ -28,7 +28,8 @@ function(blindsync_add_fuzzer)
   target_compile_options(${ARG_NAME} PRIVATE
     -fsanitize=fuzzer,${BLINDSYNC_FUZZ_SANITIZERS} ${BLINDSYNC_FUZZ_COMPILE_OPTIONS})
   target_link_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer,${BLINDSYNC_FUZZ_SANITIZERS})
-  target_include_directories(${ARG_NAME} PRIVATE ${ARG_INCLUDES})
+  # fuzz/fuzz_check.h (FUZZ_CHECK) for every target.
+  target_include_directories(${ARG_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/fuzz ${ARG_INCLUDES})
   target_compile_definitions(${ARG_NAME} PRIVATE ${ARG_DEFINITIONS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_LIBS})
   set_property(GLOBAL APPEND PROPERTY BLINDSYNC_FUZZERS ${ARG_NAME})

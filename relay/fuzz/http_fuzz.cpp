@@ -49,6 +49,7 @@
 #include "metrics/metrics.h"
 #include "metrics/metrics_text.h"
 #include "net/server.h"  // ServerOptions only: the relay's HTTP limits
+#include "fuzz_check.h"
 
 namespace {
 
@@ -57,15 +58,6 @@ namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 using namespace blindsync::relay;
 using error_code = boost::system::error_code;
-
-[[noreturn]] void fail(const char* what, int line) {
-  std::fprintf(stderr, "http_fuzz.cpp:%d: property violated: %s\n", line, what);
-  std::abort();
-}
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond)) fail(#cond, __LINE__); \
-  } while (0)
 
 std::string_view to_std(beast::string_view s) { return {s.data(), s.size()}; }
 
@@ -291,7 +283,7 @@ Outcome serve(std::string_view input, std::size_t read_size, const SiteConfig& c
     const bool ok = write_response(server, std::move(answer));
     if (!ok || !keep_alive) return outcome;
   }
-  fail("a request was served without consuming input", __LINE__);
+  FUZZ_FAIL("a request was served without consuming input");
 }
 
 // The outcomes of one input delivered whole and in small reads agree, with one exception: Beast
@@ -327,6 +319,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     print_outcome("outcome in small reads", pieces);
     print_outcome("outcome on another site", other);
   }
-  if (!same) fail("the outcome does not depend on how the bytes arrive", __LINE__);
+  if (!same) FUZZ_FAIL("the outcome does not depend on how the bytes arrive");
   return 0;
 }

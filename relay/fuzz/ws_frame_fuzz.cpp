@@ -22,8 +22,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -32,21 +30,13 @@
 #include "blindsync/core/utf8.h"
 #include "websocket/ws_frame.h"
 #include "websocket/ws_reader.h"
+#include "fuzz_check.h"
 
 namespace {
 
 using namespace blindsync;
 using namespace blindsync::relay::ws;
 using Outcome = HeaderParse::Outcome;
-
-[[noreturn]] void fail(const char* what, int line) {
-  std::fprintf(stderr, "ws_frame_fuzz.cpp:%d: property violated: %s\n", line, what);
-  std::abort();
-}
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond)) fail(#cond, __LINE__); \
-  } while (0)
 
 // RFC 6455 5.2 and the relay's narrowing of it (ws_frame.h), written out independently: what
 // parse_client_header must answer. A fault the first two bytes show is an error at once, even

@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -21,19 +20,11 @@
 #include "blindsync/client/invite.h"
 #include "blindsync/core/bytes.h"
 #include "blindsync/core/utf8.h"
+#include "fuzz_check.h"
 
 namespace {
 
 using namespace blindsync;
-
-[[noreturn]] void fail(const char* what, int line) {
-  std::fprintf(stderr, "invite_fuzz.cpp:%d: property violated: %s\n", line, what);
-  std::abort();
-}
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond)) fail(#cond, __LINE__); \
-  } while (0)
 
 bool valid_url(const std::string& url) {
   const bool ws = url.starts_with("ws://") && url.size() > 5;
@@ -68,7 +59,7 @@ void check_invite(std::string_view link) {
   auto again = decode_invite(encoded, 0);
   if (!again) {
     std::fprintf(stderr, "re-decode failed: %s\n", again.error().to_string().c_str());
-    fail("decode_invite(encode_invite(decoded)) succeeds", __LINE__);
+    FUZZ_FAIL("decode_invite(encode_invite(decoded)) succeeds");
   }
   FUZZ_CHECK(*again == *invite);
   FUZZ_CHECK(encode_invite(*again) == encoded);

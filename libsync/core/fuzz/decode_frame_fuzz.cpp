@@ -12,26 +12,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 #include <variant>
 
 #include "blindsync/core/codec.h"
 #include "blindsync/core/messages.h"
+#include "fuzz_check.h"
 
 namespace {
 
 using namespace blindsync;
-
-[[noreturn]] void fail(const char* what, int line) {
-  std::fprintf(stderr, "decode_frame_fuzz.cpp:%d: property violated: %s\n", line, what);
-  std::abort();
-}
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond)) fail(#cond, __LINE__); \
-  } while (0)
 
 // Small enough that typical frames cross them; large enough for every v1 key name (a str too).
 DecodeLimits tight_limits() {
@@ -97,7 +88,7 @@ void check_round_trip(const Frame& frame, const DecodeLimits& limits) {
   auto again = decode_frame(encoded, relaxed);
   if (!again) {
     std::fprintf(stderr, "re-decode failed: %s\n", again.error().to_string().c_str());
-    fail("encode_frame(decode_frame(x)) decodes", __LINE__);
+    FUZZ_FAIL("encode_frame(decode_frame(x)) decodes");
   }
   FUZZ_CHECK(*again == frame);
   FUZZ_CHECK(encode_frame(*again) == encoded);
@@ -123,7 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!frame) {
     if (!acceptable_failure(frame.error())) {
       std::fprintf(stderr, "unexpected error: %s\n", frame.error().to_string().c_str());
-      fail("decode_frame fails with INVALID_MESSAGE or UNSUPPORTED_VERSION", __LINE__);
+      FUZZ_FAIL("decode_frame fails with INVALID_MESSAGE or UNSUPPORTED_VERSION");
     }
   } else {
     FUZZ_CHECK(within(*frame, defaults));
