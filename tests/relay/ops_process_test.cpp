@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <regex>
@@ -225,6 +227,35 @@ TEST_CASE("logs are key=value lines with a UTC timestamp and a level, without pa
   CHECK(count > 0);
   CHECK(log.find("relay started relay_id=" + relay->relay_id_hex) != std::string::npos);
   CHECK(log.find("access=token") != std::string::npos);
+}
+
+// What `top -H`, `ps -L`, perf and blindsync-bench show for each of the relay's threads.
+std::multiset<std::string> thread_names(pid_t pid) {
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
+TEST_CASE("the relay names its threads: one per I/O thread, the store writer, applier and WAL checkpointer",
+          "[ops][process]") {
+  OpsTempDir dir;
+  auto relay = OpsRelay::start(plain_args(dir, {"--threads", "3"}));
+  const std::multiset<std::string> names = thread_names(relay->process->pid());
+  INFO("threads: " << [&] {
+    std::string all;
+    for (const auto& name : names) all += name + " ";
+    return all;
+  }());
+  for (const std::string expected : {"relay-io-0", "relay-io-1", "relay-io-2", "store-writer", "store-applier",
+                                     "wal-checkpoint"}) {
+    CHECK(names.count(expected) == 1);
+  }
+  CHECK(names.count("relay-io-3") == 0);
+  REQUIRE(relay->stop(SIGTERM) == 0);
 }
 
 TEST_CASE("SIGTERM drains: pushes acked before the signal are all there after a restart, exit 0",

@@ -14,6 +14,7 @@
 
 #include "http/routes.h"
 #include "net/ws_session.h"
+#include "thread_name.h"
 
 namespace blindsync::relay {
 
@@ -240,7 +241,8 @@ Result<std::unique_ptr<Server>> Server::start(Hub& hub, const ServerOptions& opt
 
   const unsigned threads = options.threads == 0 ? 1 : options.threads;
   for (unsigned i = 0; i < threads; ++i) {
-    impl->threads.emplace_back([raw] {
+    impl->threads.emplace_back([raw, i] {
+      name_this_thread("relay-io-" + std::to_string(i));
       for (;;) {
         try {
           raw->ioc.run();

@@ -39,6 +39,7 @@
 #include "store/sqlite_writer.h"
 #include "store/store.h"
 #include "store/wal_checkpointer.h"
+#include "thread_name.h"
 
 namespace blindsync::relay {
 namespace {
@@ -159,8 +160,14 @@ class SqliteStore final : public Store {
     idle_readers_.push_back(std::move(first_reader));
     checkpointer_->attach(writer_->db().get());
     writer_->set_checkpointer(checkpointer_.get());
-    thread_ = std::thread([this] { writer_loop(); });
-    applier_ = std::thread([this] { applier_loop(); });
+    thread_ = std::thread([this] {
+      name_this_thread("store-writer");
+      writer_loop();
+    });
+    applier_ = std::thread([this] {
+      name_this_thread("store-applier");
+      applier_loop();
+    });
   }
 
   ~SqliteStore() override { close(); }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "thread_name.h"
+
 namespace blindsync::relay::sqlite {
 namespace {
 
@@ -30,7 +32,10 @@ Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::open(const std::string
 
 WalCheckpointer::WalCheckpointer(Database db, const CheckpointOptions& options)
     : db_(std::move(db)), options_(options) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("wal-checkpoint");
+    run();
+  });
 }
 
 WalCheckpointer::~WalCheckpointer() { stop(); }
