@@ -244,16 +244,21 @@ TEST_CASE("the relay names its threads: one per I/O thread, the store writer, ap
           "[ops][process]") {
   OpsTempDir dir;
   auto relay = OpsRelay::start(plain_args(dir, {"--threads", "3"}));
-  const std::multiset<std::string> names = thread_names(relay->process->pid());
+  const std::vector<std::string> expected{"relay-io-0",   "relay-io-1",    "relay-io-2",
+                                          "store-writer", "store-applier", "wal-checkpoint"};
+  // Each thread names itself once it runs, which may be just after the listening line.
+  std::multiset<std::string> names;
+  for (int round = 0; round < kBoundedRounds; ++round) {
+    names = thread_names(relay->process->pid());
+    if (std::all_of(expected.begin(), expected.end(), [&](const auto& name) { return names.count(name) > 0; })) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   INFO("threads: " << [&] {
     std::string all;
     for (const auto& name : names) all += name + " ";
     return all;
   }());
-  for (const std::string expected : {"relay-io-0", "relay-io-1", "relay-io-2", "store-writer", "store-applier",
-                                     "wal-checkpoint"}) {
-    CHECK(names.count(expected) == 1);
-  }
+  for (const std::string& name : expected) CHECK(names.count(name) == 1);
   CHECK(names.count("relay-io-3") == 0);
   REQUIRE(relay->stop(SIGTERM) == 0);
 }
