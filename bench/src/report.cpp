@@ -56,10 +56,25 @@ std::string latency(const nlohmann::json& j, const char* key) {
   return "p50 " + get(l, "p50_ms") + " ms, p99 " + get(l, "p99_ms") + " ms, max " + get(l, "max_ms") + " ms";
 }
 
-std::string relay_cpu(const nlohmann::json& j) {
-  if (!j.contains("relay") || j["relay"].is_null()) return "";
-  return "; relay cpu " + get(j["relay"], "cpu_s") + " s (" + get(j["relay"], "cpu_util") + " cores), peak rss " +
-         get(j["relay"], "peak_rss_kib") + " KiB";
+// Relay and bench CPU side by side, and the relay's busiest thread by name (the relay names them:
+// relay-io-N, store-writer, store-applier, wal-checkpoint), so a line says which side, and which
+// part of the relay, was the bottleneck.
+std::string cpu_figures(const nlohmann::json& j) {
+  std::string text;
+  if (j.contains("relay") && j["relay"].is_object()) {
+    const nlohmann::json& relay = j["relay"];
+    text += "; relay cpu " + get(relay, "cpu_s") + " s (" + get(relay, "cpu_util") + " cores), peak rss " +
+            get(relay, "peak_rss_kib") + " KiB";
+    if (relay.contains("threads") && relay["threads"].is_array() && !relay["threads"].empty()) {
+      const nlohmann::json& busiest = relay["threads"].front();  // busiest first
+      const std::string thread = busiest.value("thread", "?");
+      text += ", busiest thread " + thread.substr(0, thread.rfind('/')) + " " + get(busiest, "cpu_s") + " s";
+    }
+  }
+  if (j.contains("client") && j["client"].is_object()) {
+    text += "; bench cpu " + get(j["client"], "cpu_s") + " s (" + get(j["client"], "cpu_util") + " cores)";
+  }
+  return text;
 }
 
 }  // namespace
@@ -99,7 +114,7 @@ std::string human_summary(const nlohmann::json& line) {
       line["relay_metrics"].value("commits", 0.0) > 0) {
     body += "; relay commit mean " + get(line["relay_metrics"], "commit_mean_ms") + " ms";
   }
-  std::string text = head + body + relay_cpu(line) + load;
+  std::string text = head + body + cpu_figures(line) + load;
   if (line.contains("error")) text += "\n    error: " + line["error"].get<std::string>();
   return text;
 }
