@@ -334,21 +334,23 @@ Result<Devices> ProtocolClient::list_devices() {
   return Status(Code::kInvalidMessage, "unexpected reply to LIST_DEVICES");
 }
 
-std::unique_ptr<RawWebSocket> connect_raw(std::uint16_t port) {
-  std::string error;
-  auto ws = RawWebSocket::connect(port, &error);
-  INFO(error);
-  REQUIRE(ws != nullptr);
-  return ws;
-}
+namespace {
 
-std::unique_ptr<ProtocolClient> connect_client(std::uint16_t port) {
+// Client::connect(port, &error), or the test fails with the reason.
+template <typename Client>
+std::unique_ptr<Client> connected(std::uint16_t port) {
   std::string error;
-  auto client = ProtocolClient::connect(port, &error);
+  auto client = Client::connect(port, &error);
   INFO(error);
   REQUIRE(client != nullptr);
   return client;
 }
+
+}  // namespace
+
+std::unique_ptr<RawWebSocket> connect_raw(std::uint16_t port) { return connected<RawWebSocket>(port); }
+
+std::unique_ptr<ProtocolClient> connect_client(std::uint16_t port) { return connected<ProtocolClient>(port); }
 
 BlobId numbered_blob(std::uint32_t n) {
   BlobId::Array a{};
