@@ -13,14 +13,14 @@ ReadEvent fault(std::uint16_t code, std::string_view reason) {
 
 }  // namespace
 
-ReadEvent FrameReader::refuse_data_frame(const FrameHeader& header) const {
+std::optional<ReadEvent> FrameReader::refuse_data_frame(const FrameHeader& header) const {
   const bool continuation = header.opcode == Opcode::kContinuation;
   if (continuation && !in_message_) return fault(kCloseProtocolError, "continuation without a message");
   if (!continuation && in_message_) return fault(kCloseProtocolError, "message inside a fragmented one");
   if (header.opcode == Opcode::kText) return fault(kCloseUnsupportedData, "binary messages only");
   // The limit caps the whole message, checked before a byte of this frame is buffered.
   if (header.payload_size > max_message_bytes_ - message_.size()) return fault(kCloseMessageTooBig, "message too big");
-  return ReadEvent{};
+  return std::nullopt;
 }
 
 ReadEvent FrameReader::next(std::span<std::uint8_t> input) {
@@ -33,7 +33,7 @@ ReadEvent FrameReader::next(std::span<std::uint8_t> input) {
   if (parse.outcome == HeaderParse::Outcome::kProtocolError) return fault(kCloseProtocolError, parse.error);
   const FrameHeader& header = parse.header;
   if (!is_control(header.opcode)) {
-    if (ReadEvent refusal = refuse_data_frame(header); refusal.kind == ReadEvent::Kind::kFault) return refusal;
+    if (std::optional<ReadEvent> refusal = refuse_data_frame(header)) return *refusal;
   }
   const std::size_t available = input.size() - header.header_size;
   if (available < header.payload_size) {

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -47,7 +48,8 @@ class FrameReader {
   bool in_message() const noexcept { return in_message_; }
 
  private:
-  ReadEvent refuse_data_frame(const FrameHeader& header) const;
+  // The fault a data frame is refused with, from its header alone, or nullopt.
+  std::optional<ReadEvent> refuse_data_frame(const FrameHeader& header) const;
 
   std::size_t max_message_bytes_;
   Bytes message_;  // the fragments of a message so far
