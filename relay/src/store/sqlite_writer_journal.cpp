@@ -304,7 +304,7 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durab
       }
     }
     if (st) st = update_group(s, row->ref, group.max_cursor, bytes, added);
-    applied.emplace_back(group.group_id, group.max_cursor);
+    if (st) applied.emplace_back(group.group_id, group.max_cursor);
   }
   if (st) {
     // Readers see the blobs either pending or committed, never both or neither.
