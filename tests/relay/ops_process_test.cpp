@@ -253,11 +253,9 @@ TEST_CASE("the relay names its threads: one per I/O thread, the store writer, ap
     if (std::all_of(expected.begin(), expected.end(), [&](const auto& name) { return names.count(name) > 0; })) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  INFO("threads: " << [&] {
-    std::string all;
-    for (const auto& name : names) all += name + " ";
-    return all;
-  }());
+  std::string all;
+  for (const auto& name : names) all += name + " ";
+  INFO("threads: " << all);
   for (const std::string& name : expected) CHECK(names.count(name) == 1);
   CHECK(names.count("relay-io-3") == 0);
   REQUIRE(relay->stop(SIGTERM) == 0);

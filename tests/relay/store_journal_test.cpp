@@ -8,9 +8,9 @@
 
 #include <csignal>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <atomic>
 #include <future>
 #include <string>
 #include <thread>
