@@ -95,16 +95,36 @@ SelfSample sample_self() {
   return sample;
 }
 
+std::optional<MachineSample> sample_machine() {
+  std::ifstream in("/proc/stat");
+  std::string label;
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest time is already
+  // counted in user and nice, so it is not added again).
+  std::uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  if (!(in >> label >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || label != "cpu") {
+    return std::nullopt;
+  }
+  return MachineSample{user + nice + system + idle + iowait + irq + softirq + steal, idle + iowait, steal};
+}
+
 ResourceMeter::ResourceMeter(std::optional<pid_t> relay_pid) : relay_pid_(relay_pid) {}
 
 void ResourceMeter::start() {
   if (relay_pid_) relay_before_ = sample_process(*relay_pid_);
   self_before_ = sample_self();
+  machine_before_ = sample_machine();
 }
 
 void ResourceMeter::stop() {
   if (relay_pid_) relay_after_ = sample_process(*relay_pid_);
   self_after_ = sample_self();
+  machine_after_ = sample_machine();
+}
+
+void ResourceMeter::report(nlohmann::json& out) const {
+  out["relay"] = relay_json();
+  out["client"] = client_json();
+  out["machine"] = machine_json();
 }
 
 nlohmann::json ResourceMeter::relay_json() const {
@@ -139,6 +159,19 @@ nlohmann::json ResourceMeter::client_json() const {
   out["cpu_s"] = round_to(cpu, 3);
   out["cpu_util"] = round_to(wall > 0 ? cpu / wall : 0.0, 3);
   out["max_rss_kib"] = self_after_.max_rss_kib;
+  return out;
+}
+
+nlohmann::json ResourceMeter::machine_json() const {
+  if (!machine_before_ || !machine_after_ || machine_after_->total <= machine_before_->total) return nullptr;
+  const auto total = static_cast<double>(machine_after_->total - machine_before_->total);
+  const auto idle = static_cast<double>(machine_after_->idle - machine_before_->idle);
+  const auto steal = static_cast<double>(machine_after_->steal - machine_before_->steal);
+  nlohmann::json out;
+  // Shares of all CPUs' time over the workload: busy is what ran (either process, or anything
+  // else on the machine); steal is what the hypervisor took.
+  out["busy_pct"] = round_to(100.0 * (total - idle - steal) / total, 1);
+  out["steal_pct"] = round_to(100.0 * steal / total, 1);
   return out;
 }
 

@@ -83,7 +83,11 @@ std::string human_summary(const nlohmann::json& line) {
   const std::string id = line.value("workload", "?");
   std::string head = id + " " + line.value("name", "") + " [" + line.value("durability", "unknown") + "]" +
                      (line.value("ok", false) ? "" : " NOT OK") + ": ";
-  const std::string load = line.contains("loadavg_1m") ? " (load " + fmt(line["loadavg_1m"]) + ")" : "";
+  std::string load = line.contains("loadavg_1m") ? " (load " + fmt(line["loadavg_1m"]) : "";
+  if (line.contains("machine") && line["machine"].is_object()) {
+    load += (load.empty() ? " (" : ", ") + std::string("steal ") + get(line["machine"], "steal_pct") + "%";
+  }
+  if (!load.empty()) load += ")";
   std::string body;
   // A failure line carries only the header fields and the error.
   const bool has_figures = line.size() > workload_header_field_count() + 1;

@@ -145,9 +145,8 @@ nlohmann::json run_w1_push_throughput(const BenchConfig& config) {
   out["duplicates"] = duplicates;
   out["failed_connections"] = failed;
   out["latency_ms"] = latency.summary();
-  out["relay"] = meter.relay_json();
+  meter.report(out);
   out["relay_metrics"] = metrics_delta_json(metrics_before, metrics_after);
-  out["client"] = meter.client_json();
   if (!opened.first_error.empty()) out["open_error"] = opened.first_error;
   if (!first_failure.empty()) out["error"] = first_failure;
   return out;

@@ -263,9 +263,8 @@ nlohmann::json run_w2_fanout_latency(const BenchConfig& config) {
   out["foreign_notifies"] = foreign;
   out["latency_ms"] = latency.summary();
   out["ack_latency_ms"] = shared.ack_latency.summary();
-  out["relay"] = meter.relay_json();
+  meter.report(out);
   out["relay_metrics"] = metrics_delta_json(metrics_before, metrics_after);
-  out["client"] = meter.client_json();
   if (!opened.first_error.empty()) out["open_error"] = opened.first_error;
   if (!first_failure.empty()) out["error"] = first_failure;
   return out;

@@ -196,8 +196,7 @@ nlohmann::json run_w3_catch_up(const BenchConfig& config) {
   out["pulled_bytes"] = run.payload_bytes;
   out["mb_per_s"] = round_to(seconds > 0 ? static_cast<double>(run.payload_bytes) / 1e6 / seconds : 0, 2);
   out["blobs_per_s"] = round_to(seconds > 0 ? static_cast<double>(run.blobs) / seconds : 0, 1);
-  out["relay"] = meter.relay_json();
-  out["client"] = meter.client_json();
+  meter.report(out);
   if (!run.failure.is_ok()) out["error"] = run.failure.to_string();
   return out;
 }

@@ -117,8 +117,7 @@ nlohmann::json run_w4_idle_sessions(const BenchConfig& config) {
     out["per_session_kib"] = nullptr;
   }
   out["relay_open"] = open_meter.relay_json();
-  out["relay"] = hold_meter.relay_json();
-  out["client"] = hold_meter.client_json();
+  hold_meter.report(out);
   if (!opened.first_error.empty()) out["error"] = opened.first_error;
   return out;
 }

@@ -178,8 +178,7 @@ nlohmann::json run_w5_client_path(const BenchConfig& config) {
   out["errors"] = errors;
   out["latency_ms"] = latency.summary();
   out["crypto"] = crypto_rows;
-  out["relay"] = meter.relay_json();
-  out["client"] = meter.client_json();
+  meter.report(out);
   if (!first_error.empty()) out["error"] = first_error;
   return out;
 }

@@ -68,6 +68,16 @@ class Checker {
       positive(*relay, where + ".relay", "peak_rss_kib");
     }
     if (const json* client = field(j, where, "client")) number(*client, where + ".client", "cpu_s");
+    // Optional (null when /proc/stat is unreadable); when present, two shares of 100.
+    if (j.contains("machine") && !j["machine"].is_null()) {
+      const json& machine = j["machine"];
+      for (const char* key : {"busy_pct", "steal_pct"}) {
+        if (!machine.is_object() || !machine.contains(key) || !machine[key].is_number() ||
+            machine[key].get<double>() < 0 || machine[key].get<double>() > 100) {
+          fail(where + ".machine", std::string(key) + " must be a percentage");
+        }
+      }
+    }
   }
 
  private:
