@@ -24,6 +24,7 @@
 #include "ops_relay_process.h"
 #include "ops_tls.h"
 #include "ops_ws_client.h"
+#include "thread_priority.h"
 
 namespace {
 
@@ -240,6 +241,26 @@ std::multiset<std::string> thread_names(pid_t pid) {
   return names;
 }
 
+// Each thread's niceness by name: field 19 of /proc/PID/task/TID/stat, counted after the ')'
+// that closes the name (field 2), as a name may hold spaces.
+std::map<std::string, int> thread_nice_values(pid_t pid) {
+  std::map<std::string, int> nice;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto open = line.find('(');
+    const auto close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string field;
+    for (int number = 3; number <= 19 && rest >> field; ++number) {
+      if (number == 19) nice[line.substr(open + 1, close - open - 1)] = std::stoi(field);
+    }
+  }
+  return nice;
+}
+
 TEST_CASE("the relay names its threads: one per I/O thread, the store writer, applier and WAL checkpointer",
           "[ops][process]") {
   OpsTempDir dir;
@@ -258,6 +279,40 @@ TEST_CASE("the relay names its threads: one per I/O thread, the store writer, ap
   INFO("threads: " << all);
   for (const std::string& name : expected) CHECK(names.count(name) == 1);
   CHECK(names.count("relay-io-3") == 0);
+  REQUIRE(relay->stop(SIGTERM) == 0);
+}
+
+TEST_CASE("the applier and the WAL checkpointer run at a lower priority than the ack path's threads",
+          "[ops][process]") {
+  OpsTempDir dir;
+  auto relay = OpsRelay::start(plain_args(dir));
+  const pid_t pid = relay->process->pid();
+  // A background thread lowers its priority right after naming itself; wait, bounded, for both.
+  std::map<std::string, int> nice;
+  const auto background_of = [](int base) { return std::min(base + relay::kBackgroundNice, 19); };  // 19: the floor
+  const auto settled = [&] {
+    for (const char* name : {"store-writer", "store-applier", "wal-checkpoint"}) {
+      if (nice.count(name) == 0) return false;
+    }
+    const int background = background_of(nice["store-writer"]);
+    return nice["store-applier"] == background && nice["wal-checkpoint"] == background;
+  };
+  for (int round = 0; round < kBoundedRounds; ++round) {
+    nice = thread_nice_values(pid);
+    if (settled()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::string all;
+  for (const auto& [name, value] : nice) all += name + "=" + std::to_string(value) + " ";
+  INFO("nice: " << all);
+  REQUIRE(nice.count("store-writer") == 1);
+  const int base = nice["store-writer"];  // the relay's own niceness (the test runner's, inherited)
+  CHECK(nice["relay-io-0"] == base);
+  CHECK(nice["relay-io-1"] == base);
+  const int background = background_of(base);
+  CHECK(background > base);  // unless the test itself runs at nice 19
+  CHECK(nice["store-applier"] == background);
+  CHECK(nice["wal-checkpoint"] == background);
   REQUIRE(relay->stop(SIGTERM) == 0);
 }
 

@@ -40,6 +40,7 @@
 #include "store/store.h"
 #include "store/wal_checkpointer.h"
 #include "thread_name.h"
+#include "thread_priority.h"
 
 namespace blindsync::relay {
 namespace {
@@ -166,6 +167,7 @@ class SqliteStore final : public Store {
     });
     applier_ = std::thread([this] {
       name_this_thread("store-applier");
+      lower_this_thread_priority();  // nothing acked waits for an apply (thread_priority.h)
       applier_loop();
     });
   }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "thread_name.h"
+#include "thread_priority.h"
 
 namespace blindsync::relay::sqlite {
 namespace {
@@ -34,6 +35,7 @@ WalCheckpointer::WalCheckpointer(Database db, const CheckpointOptions& options)
     : db_(std::move(db)), options_(options) {
   thread_ = std::thread([this] {
     name_this_thread("wal-checkpoint");
+    lower_this_thread_priority();  // nothing acked waits for a PASSIVE pass (thread_priority.h)
     run();
   });
 }
