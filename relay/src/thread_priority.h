@@ -1,7 +1,7 @@
 // Lets the relay's background threads (the store's applier and the WAL checkpointer) give way to
 // the threads on the ack path (the I/O threads and the store writer).
 //
-// Why: both background threads run for milliseconds at a time (one apply of ~512 blobs, one
+// Why: both background threads run for milliseconds at a time (one apply of ~2,048 blobs, one
 // checkpoint pass). On a small machine the ack path's threads then wake up and wait for a core
 // behind them: under W1 the I/O threads and the writer spent as long runnable-but-waiting as they
 // ran (`perf sched`), while a quarter of the machine sat idle between those bursts. Nothing acked

@@ -58,8 +58,12 @@ struct StoreOptions {
   // bytes are pending (and then about that many per transaction), or the oldest waited
   // apply_delay_ms. The journal is emptied when nothing is pending and it holds at least
   // journal_clear_bytes (a replay skips what SQLite has), and everything is applied at once when
-  // it grew past journal_max_bytes.
-  std::size_t apply_max_blobs = 512;
+  // it grew past journal_max_bytes. Larger applies write less per blob: each transaction
+  // rewrites every touched group's last, partly filled page, so the fewer blobs per group it
+  // carries, the more it writes per blob (64 busy groups: 8 per group at 512). 2,048 cost the
+  // applier a third less CPU per blob under W1 (docs/benchmarks.md, 12:40); it became affordable
+  // once the applier ran below the ack path's priority (thread_priority.h).
+  std::size_t apply_max_blobs = 2048;
   std::size_t apply_max_bytes = 4u << 20;
   std::uint32_t apply_delay_ms = 50;
   std::uint64_t journal_clear_bytes = 16u << 20;
