@@ -230,34 +230,41 @@ TEST_CASE("logs are key=value lines with a UTC timestamp and a level, without pa
   CHECK(log.find("access=token") != std::string::npos);
 }
 
-// What `top -H`, `ps -L`, perf and blindsync-bench show for each of the relay's threads.
-std::multiset<std::string> thread_names(pid_t pid) {
-  std::multiset<std::string> names;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    if (std::getline(comm, name)) names.insert(name);
-  }
-  return names;
-}
+// Name and niceness of each of a process's threads, from /proc/PID/task/TID/stat: the name is
+// field 2 (what `top -H`, `ps -L`, perf and blindsync-bench show), the niceness field 19, counted
+// after the ')' that closes the name, as a name may hold spaces or parentheses.
+struct ThreadInfo {
+  std::string name;
+  int nice = 0;
+};
 
-// Each thread's niceness by name: field 19 of /proc/PID/task/TID/stat, counted after the ')'
-// that closes the name (field 2), as a name may hold spaces.
-std::map<std::string, int> thread_nice_values(pid_t pid) {
-  std::map<std::string, int> nice;
+std::vector<ThreadInfo> process_threads(pid_t pid) {
+  std::vector<ThreadInfo> threads;
   for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
     std::ifstream stat(task.path() / "stat");
     std::string line;
     if (!std::getline(stat, line)) continue;
     const auto open = line.find('(');
     const auto close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
     std::istringstream rest(line.substr(close + 1));
     std::string field;
     for (int number = 3; number <= 19 && rest >> field; ++number) {
-      if (number == 19) nice[line.substr(open + 1, close - open - 1)] = std::stoi(field);
+      if (number == 19) threads.push_back({line.substr(open + 1, close - open - 1), std::stoi(field)});
     }
   }
+  return threads;
+}
+
+std::multiset<std::string> thread_names(pid_t pid) {
+  std::multiset<std::string> names;
+  for (const ThreadInfo& thread : process_threads(pid)) names.insert(thread.name);
+  return names;
+}
+
+std::map<std::string, int> thread_nice_values(pid_t pid) {
+  std::map<std::string, int> nice;
+  for (const ThreadInfo& thread : process_threads(pid)) nice[thread.name] = thread.nice;
   return nice;
 }
 
