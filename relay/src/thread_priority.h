@@ -24,9 +24,9 @@ inline constexpr int kBackgroundNice = 10;
 
 // Lowers the calling thread's priority (Linux: nice is per thread). Lowering needs no privilege;
 // where it is refused anyway (a seccomp profile) the thread runs at normal priority, which is
-// only slower. Returns whether it took effect.
-inline bool lower_this_thread_priority() {
-  return ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kBackgroundNice) == 0;
+// only slower, so a refusal is ignored.
+inline void lower_this_thread_priority() {
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kBackgroundNice);
 }
 
 }  // namespace blindsync::relay
