@@ -35,6 +35,26 @@ std::vector<PendingBlobs::GroupSnapshot> PendingBlobs::snapshot(const std::vecto
   return out;
 }
 
+std::unique_lock<std::mutex> PendingBlobs::settled_lock() const {
+  std::unique_lock guard(mutex_);
+  settled_.wait(guard, [this] { return !applying_; });
+  return guard;
+}
+
+void PendingBlobs::begin_apply() {
+  std::lock_guard guard(mutex_);
+  applying_ = true;
+}
+
+void PendingBlobs::finish_apply(const std::vector<std::pair<GroupId, Cursor>>& applied) {
+  {
+    std::lock_guard guard(mutex_);
+    erase_applied_locked(applied);
+    applying_ = false;
+  }
+  settled_.notify_all();
+}
+
 void PendingBlobs::erase_applied_locked(const std::vector<std::pair<GroupId, Cursor>>& applied) {
   const auto now = std::chrono::steady_clock::now();
   for (const auto& [group_id, through] : applied) {

@@ -8,13 +8,18 @@
 // SQLite (a group's blobs are applied in cursor order, a prefix at a time).
 //
 // Thread-safety: every method may be called from any thread and takes the lock itself, except
-// the *_locked ones. add() comes from the writer thread only; snapshot(), erase_applied_locked()
-// and remove_expired() from whoever holds the writer's SQL lock, one at a time. `lock()` lets the
-// applier hold readers off while it commits and forgets, so a reader never sees a blob in both
-// places or in neither.
+// the *_locked ones. add() comes from the writer thread only; snapshot(), begin_apply(),
+// finish_apply() and remove_expired() from whoever holds the writer's SQL lock, one at a time.
+//
+// An apply commits to SQLite between begin_apply() and finish_apply() WITHOUT holding the lock:
+// the writer thread's add() (on the ack path) must never wait for a SQLite commit. Meanwhile a
+// blob may be in both places, never in neither (it leaves here only after the commit): readers
+// that look here first and at SQLite second take it once. Only readers that add the two up
+// (stats) need one state; settled_lock() waits for the apply in flight to finish.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -44,7 +49,9 @@ class PendingBlobs {
  public:
   // Writer: a journaled batch (ascending cursor within each group).
   void add(std::vector<JournalRecord> records);
-  std::unique_lock<std::mutex> lock() const { return std::unique_lock(mutex_); }
+  // The lock, once no apply is between its commit and its finish_apply(): SQLite and the pending
+  // blobs then count every blob exactly once for as long as it is held.
+  std::unique_lock<std::mutex> settled_lock() const;
 
   // The groups whose pending blobs wait longest, oldest first, until they hold at least
   // min_blobs blobs or min_bytes bytes (all groups if there are not that many).
@@ -64,16 +71,19 @@ class PendingBlobs {
     Cursor max_cursor = 0;
   };
   std::vector<GroupSnapshot> snapshot(const std::vector<GroupId>& groups) const;
-  // Forgets each group's blobs up to and including cursor `through` (they reached SQLite); a group
-  // with nothing left and no newer cursor goes. The caller holds lock().
-  void erase_applied_locked(const std::vector<std::pair<GroupId, Cursor>>& applied);
+  // The applier is about to commit blobs of the snapshot to SQLite.
+  void begin_apply();
+  // The commit ended: forgets each group's blobs up to and including cursor `through` (they
+  // reached SQLite; empty when the commit failed); a group with nothing left and no newer cursor
+  // goes.
+  void finish_apply(const std::vector<std::pair<GroupId, Cursor>>& applied);
 
   // The stored (cursor, timestamp) of a pending blob, for a retried push.
   std::optional<std::pair<Cursor, std::uint64_t>> find(const GroupId& group, const BlobId& blob_id) const;
 
   PendingSummary summary(const GroupId& group) const;
   PendingTotals totals() const;
-  // The same, for a caller that holds lock().
+  // The same, for a caller that holds settled_lock().
   PendingTotals totals_locked() const { return totals_; }
   // Number of groups with pending blobs.
   std::size_t group_count() const;
@@ -100,7 +110,11 @@ class PendingBlobs {
 
   static void reindex(Group& group);
 
+  void erase_applied_locked(const std::vector<std::pair<GroupId, Cursor>>& applied);
+
   mutable std::mutex mutex_;
+  mutable std::condition_variable settled_;
+  bool applying_ = false;  // between begin_apply() and finish_apply()
   std::unordered_map<GroupId, Group, FixedIdHash> groups_;
   PendingTotals totals_;
 };

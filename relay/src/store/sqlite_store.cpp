@@ -281,9 +281,9 @@ class SqliteStore final : public Store {
     auto lease = acquire_reader();
     if (!lease) return lease.error();
     ReaderConnection& r = *lease->conn;
-    // Under the pending lock the writer cannot commit an apply: SQLite and the pending blobs are
-    // read as one state, so the counts are exact.
-    auto guard = pending_->lock();
+    // With no apply between its commit and forgetting what it committed, and none starting while
+    // the lock is held, SQLite and the pending blobs are read as one state: the counts are exact.
+    auto guard = pending_->settled_lock();
     StatementReset reset(r.select_stats);
     const int rc = r.select_stats.step();
     if (rc != SQLITE_ROW) return r.db.error(rc, "stats", Code::kInternal);

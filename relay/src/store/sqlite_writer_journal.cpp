@@ -307,10 +307,11 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durab
     if (st) applied.emplace_back(group.group_id, group.max_cursor);
   }
   if (st) {
-    // Readers see the blobs either pending or committed, never both or neither.
-    auto guard = pending_->lock();
+    // Without the pending lock: pushes keep being journaled and added while SQLite commits (a
+    // commit writes megabytes to the WAL). The blobs leave the pending ones only once committed.
+    pending_->begin_apply();
     st = step_done(s.commit, s.db, "apply: commit");
-    if (st) pending_->erase_applied_locked(applied);
+    pending_->finish_apply(st ? applied : decltype(applied){});
   }
   if (!st) s.db.rollback_if_open();
   if (relax) (void)s.db.exec("PRAGMA synchronous = FULL");
