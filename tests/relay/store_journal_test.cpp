@@ -479,6 +479,22 @@ TEST_CASE("store: applies running beside pushes and reads lose, repeat and reord
       }
     }
   });
+  // stats() adds SQLite's counts to the pending blobs' while applies commit (without the
+  // pending lock) beside it: every sample must lie between the pushes acknowledged before it was
+  // taken and those acknowledged after (plus one in flight per writer: a blob is stored before its
+  // completion returns), never count a blob twice or not at all.
+  std::atomic<std::uint64_t> acked{0};
+  std::atomic<int> bad_stats{0};
+  std::atomic<int> stats_read{0};
+  std::thread counter([&] {
+    for (int round = 0; round < 1'000'000 && writing.load(); ++round) {
+      const std::uint64_t before = acked.load();
+      auto stats = store.stats();
+      const std::uint64_t after = acked.load();
+      if (!stats || stats->blobs < before || stats->blobs > after + kWriters || stats->bytes != stats->blobs * 300) ++bad_stats;
+      ++stats_read;
+    }
+  });
   std::vector<std::thread> writers;
   std::atomic<int> wrong_cursors{0};
   for (std::uint32_t w = 0; w < kWriters; ++w) {
@@ -487,15 +503,19 @@ TEST_CASE("store: applies running beside pushes and reads lose, repeat and reord
       for (std::uint32_t i = 1; i <= kPushesEach; ++i) {
         auto r = push_sync(store, PushRequest{g, blob_n(w * 100'000 + i), device_n(1), payload_n(i, 300), kNow, kNever});
         if (!r || r->cursor != i) ++wrong_cursors;
+        ++acked;
       }
     });
   }
   for (auto& t : writers) t.join();
   writing = false;
   reader.join();
+  counter.join();
   CHECK(wrong_cursors == 0);
   CHECK(bad_pages == 0);
   CHECK(pages_read > 0);
+  CHECK(bad_stats == 0);
+  CHECK(stats_read > 0);
   const auto stats = store.stats().value();
   CHECK(stats.blobs == kWriters * kPushesEach);
   CHECK(stats.bytes == kWriters * kPushesEach * 300);
