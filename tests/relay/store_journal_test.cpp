@@ -267,7 +267,8 @@ TEST_CASE("store: retries are found whether their id is below or at the group's 
   CHECK(pulled_cursors(*store, g) == one_to(5));
 }
 
-TEST_CASE("store: the journal stays bounded by journal_max_bytes and is emptied past journal_clear_bytes",
+TEST_CASE("store: the journal's two files stay bounded by journal_max_bytes, switch and are emptied past "
+          "journal_clear_bytes",
           "[store][journal]") {
   TempDir dir;
   StoreOptions options = options_at(dir.file("relay.db"));
@@ -280,20 +281,28 @@ TEST_CASE("store: the journal stays bounded by journal_max_bytes and is emptied 
   REQUIRE(opened);
   Store& store = **opened;
   const GroupId g = group_n(4);
-  const std::string journal = options.path + "-pushlog";
+  const std::string journals[] = {options.path + "-pushlog", options.path + "-pushlog2"};
   std::uintmax_t largest = 0;
-  bool emptied = false;
+  bool emptied[2] = {false, false};
+  bool filled[2] = {false, false};
   for (std::uint32_t i = 1; i <= 600; ++i) {
     REQUIRE(push_sync(store, PushRequest{g, blob_n(i), device_n(1), payload_n(i, 200), kNow, kNever})->cursor == i);
-    const auto size = fs::file_size(journal);
-    largest = std::max(largest, size);
-    if (i > 1 && size <= 16 + 400) emptied = true;  // header (+ at most one record)
+    for (int f = 0; f < 2; ++f) {
+      const auto size = fs::file_size(journals[f]);
+      largest = std::max(largest, size);
+      if (size >= options.journal_clear_bytes) filled[f] = true;
+      if (filled[f] && size <= 16 + 400) emptied[f] = true;  // header (+ at most one record)
+    }
   }
   CHECK(largest < options.journal_max_bytes + 400);  // one push past the bound, never more
-  CHECK(emptied);
+  // Each file was appended to past journal_clear_bytes and emptied afterwards: the writer
+  // switched between them while the applier emptied the retired one.
+  CHECK(emptied[0]);
+  CHECK(emptied[1]);
   CHECK(pulled_cursors(store, g) == one_to(600));
   store.close();
-  CHECK_FALSE(fs::exists(journal));
+  CHECK_FALSE(fs::exists(journals[0]));
+  CHECK_FALSE(fs::exists(journals[1]));
 }
 
 TEST_CASE("store: acknowledged pushes a crash kept from SQLite are replayed once, and cursors go on",
@@ -426,6 +435,39 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
     CHECK(push_sync(*store, PushRequest{g, blob_n(77), device_n(1), payload_n(77), kNow, kNever})->cursor == 6);
     CHECK(store->stats().value().blobs == 5);
   }
+  SECTION("a group's records split between the two files are replayed in cursor order, whichever file is older") {
+    {
+      auto newer = PushJournal::open(journal_path, epoch, true).value();
+      auto older = PushJournal::open(path + "-pushlog2", epoch, true).value();
+      const GroupId h = group_n(2);
+      std::vector<JournalRecord> in_newer{record_n(g, 7, 7), record_n(h, 3, 3), record_n(g, 8, 8)};
+      std::vector<JournalRecord> in_older{record_n(h, 1, 1), record_n(g, 4, 4), record_n(g, 5, 5), record_n(h, 2, 2),
+                                          record_n(g, 6, 6)};
+      REQUIRE(newer.append(in_newer).is_ok());
+      REQUIRE(older.append(in_older).is_ok());
+    }
+    auto store = open_sqlite_store(options_at(path)).value();
+    CHECK(pulled_cursors(*store, g) == one_to(8));
+    CHECK(pulled_cursors(*store, group_n(2)) == one_to(3));
+    CHECK(push_sync(*store, PushRequest{g, blob_n(77), device_n(1), payload_n(77), kNow, kNever})->cursor == 9);
+    CHECK(store->stats().value().blobs == 3 + 5 + 1 + 3);
+    store->close();
+    CHECK_FALSE(fs::exists(path + "-pushlog2"));
+  }
+  SECTION("a hole between the two files refuses the start") {
+    {
+      auto newer = PushJournal::open(journal_path, epoch, true).value();
+      auto older = PushJournal::open(path + "-pushlog2", epoch, true).value();
+      std::vector<JournalRecord> in_newer{record_n(g, 6, 6)};
+      std::vector<JournalRecord> in_older{record_n(g, 4, 4)};
+      REQUIRE(newer.append(in_newer).is_ok());
+      REQUIRE(older.append(in_older).is_ok());
+    }
+    auto refused = open_sqlite_store(options_at(path));
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().message().find("skips from cursor 4 to 6") != std::string::npos);
+    CHECK(read_journal(path + "-pushlog2", epoch).size() == 1);
+  }
   SECTION("a record past a hole refuses the start and keeps the journal") {
     {
       auto journal = PushJournal::open(journal_path, epoch, true).value();
@@ -448,7 +490,7 @@ TEST_CASE("store: applies running beside pushes and reads lose, repeat and reord
   options.durability = Durability::kNormal;
   options.apply_max_blobs = 7;          // many small applies, each a prefix of a group's blobs
   options.apply_delay_ms = 1;
-  options.journal_clear_bytes = 16 * 1024;  // and the journal emptied often, under the pushes
+  options.journal_clear_bytes = 16 * 1024;  // and the journal files switched and emptied often, under the pushes
   auto opened = open_sqlite_store(options);
   REQUIRE(opened);
   Store& store = **opened;

@@ -124,6 +124,14 @@ std::optional<std::pair<Cursor, std::uint64_t>> PendingBlobs::find(const GroupId
   return std::pair{record.cursor, record.timestamp_ms};
 }
 
+std::unordered_map<GroupId, Cursor, FixedIdHash> PendingBlobs::max_cursors() const {
+  std::lock_guard guard(mutex_);
+  std::unordered_map<GroupId, Cursor, FixedIdHash> out;
+  out.reserve(groups_.size());
+  for (const auto& [group_id, group] : groups_) out.emplace(group_id, group.max_cursor);
+  return out;
+}
+
 PendingSummary PendingBlobs::summary(const GroupId& group_id) const {
   std::lock_guard guard(mutex_);
   const auto group = groups_.find(group_id);

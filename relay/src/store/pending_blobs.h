@@ -82,6 +82,8 @@ class PendingBlobs {
   std::optional<std::pair<Cursor, std::uint64_t>> find(const GroupId& group, const BlobId& blob_id) const;
 
   PendingSummary summary(const GroupId& group) const;
+  // Every group with something pending, and the highest cursor assigned in it.
+  std::unordered_map<GroupId, Cursor, FixedIdHash> max_cursors() const;
   PendingTotals totals() const;
   // The same, for a caller that holds settled_lock().
   PendingTotals totals_locked() const { return totals_; }

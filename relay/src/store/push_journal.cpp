@@ -79,6 +79,7 @@ Status write_all(int fd, const std::uint8_t* data, std::size_t size, const std::
 }  // namespace
 
 std::string journal_path_for(const std::string& database_path) { return database_path + "-pushlog"; }
+std::string second_journal_path_for(const std::string& database_path) { return database_path + "-pushlog2"; }
 
 PushJournal::PushJournal(PushJournal&& other) noexcept
     : path_(std::move(other.path_)),

@@ -88,7 +88,9 @@ class PushJournal {
   std::vector<std::uint8_t> buffer_;  // reused between appends
 };
 
-// The journal next to a database file.
+// The journal's two files next to a database file: the writer appends to one while the other
+// keeps older records until SQLite has them all (see sqlite_writer.h).
 std::string journal_path_for(const std::string& database_path);
+std::string second_journal_path_for(const std::string& database_path);
 
 }  // namespace blindsync::relay::sqlite

@@ -7,8 +7,16 @@
 // added to the pending blobs; only then are the pushes acknowledged. apply_pending() copies the
 // oldest groups' pending blobs into SQLite in one transaction (when enough is pending, when the
 // oldest waited apply_delay_ms; everything before a DELETE of a pending blob, before cleanup, at
-// close), and empties the journal once nothing is pending. The store runs it on its applier
-// thread, so acks never wait behind an apply. open() replays a journal left by a crash.
+// close). The store runs it on its applier thread, so acks never wait behind an apply.
+//
+// The journal is two files, so that it can be emptied without stopping the pushes. Once the one
+// being appended to holds journal_clear_bytes, the writer switches to the other (if that one is
+// empty) and notes each pending group's highest cursor. The applier empties the retired file once
+// every one of those groups was applied through that cursor, holding no lock the writer waits
+// for. (With one file, emptying it needed everything pending applied while pushes waited: a
+// stop of 20-125 ms every 16 MiB under W1, docs/benchmarks.md.) Should the applier fall behind
+// until the active file holds journal_max_bytes, pushes wait for a full apply that empties both.
+// open() replays both files after a crash.
 //
 // Other writes run in ONE transaction per batch. Refusals that concern one request (a quota, NOT_BLOB_OWNER, a
 // full group) are that request's result and the rest of the batch commits; any SQLite error rolls
@@ -22,10 +30,12 @@
 // Thread-safety: one thread (the store's writer) calls write_batch(), cleanup_step(),
 // close_journal() and checkpoint_truncate(); apply_pending(), apply_deadline() and apply_due() may
 // be called from one more thread (the store's applier); set_limits() and the counters from any.
-// Two locks, always taken in this order: journal_mutex_ (the journal file, and adding to the
-// pending blobs behind it) and sql_mutex_ (the connection and its statements, and removing
-// pending blobs). A push run takes sql_mutex_ only on a group-cache miss or a retry lookup, and
-// journal_mutex_ only to append: an apply holds sql_mutex_ alone unless it empties the journal.
+// Three locks, always taken in this order: journal_mutex_ (the active journal file, and adding to
+// the pending blobs behind it), sql_mutex_ (the connection and its statements, and removing
+// pending blobs) and retired_mutex_ (the retired journal file and what it waits for). A push run
+// takes sql_mutex_ only on a group-cache miss or a retry lookup, journal_mutex_ to append, and
+// retired_mutex_ only with try_lock, to switch files. An apply holds sql_mutex_ (and briefly
+// retired_mutex_); it takes journal_mutex_ only when it must empty everything (`everything`).
 #pragma once
 
 #include <atomic>
@@ -190,7 +200,14 @@ class SqliteWriter {
   Status apply_refusal() const;
   // Makes the applies committed without an fsync durable (before the journal is emptied).
   Status sync_applied();
+  // Empties both journal files (everything is in SQLite). Requires all three locks' order.
   Status clear_journal();
+  // Writer, under journal_mutex_: switches to the other file when the active one is full and the
+  // other is empty.
+  void retire_journal_locked();
+  // Applier, under sql_mutex_: notes what was applied; empties the retired file once it holds
+  // nothing SQLite lacks.
+  void release_retired(const std::vector<std::pair<GroupId, Cursor>>& applied);
   bool delete_needs_apply(std::span<WriteOp> ops) const;
 
   std::unique_ptr<Statements> s_;
@@ -206,8 +223,13 @@ class SqliteWriter {
   std::mutex journal_mutex_;
   std::mutex sql_mutex_;
 
-  std::optional<PushJournal> journal_;                // journal_mutex_ (reset under both)
+  std::optional<PushJournal> journal_;                // journal_mutex_ (reset under all)
   std::atomic<std::uint64_t> journal_bytes_{0};       // its size, for the applier's checks
+  std::mutex retired_mutex_;
+  std::optional<PushJournal> retired_;                // retired_mutex_ (swapped under journal_mutex_ too)
+  // The groups whose records the retired file may hold that SQLite lacks, and through which cursor.
+  std::unordered_map<GroupId, Cursor, FixedIdHash> retired_waits_for_;  // retired_mutex_
+  std::atomic<bool> retired_has_records_{false};      // the applier should run to empty it
   std::shared_ptr<PendingBlobs> pending_ = std::make_shared<PendingBlobs>();
   std::unordered_map<GroupId, CachedGroup, FixedIdHash> group_cache_;  // writer thread only
   bool relaxed_commits_ = false;  // sql_mutex_: applies committed without an fsync since the last one with

@@ -218,6 +218,7 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
   if (records.empty()) return;
 
   std::lock_guard journal_lock(journal_mutex_);
+  if (journal_->size_bytes() >= options_.journal_clear_bytes) retire_journal_locked();
   if (Status st = journal_->append(records); !st) {
     // Nothing of this run was acknowledged: its cursors are free again (the cache reloads
     // without them) and every push that was to be stored fails.
@@ -262,7 +263,8 @@ bool SqliteWriter::apply_due(Clock::time_point now) const {
   if (!apply_refusal().is_ok()) return now >= *deadline;
   const PendingTotals totals = pending_->totals();
   return totals.blobs >= options_.apply_max_blobs || totals.bytes >= options_.apply_max_bytes ||
-         journal_bytes_.load(std::memory_order_relaxed) >= options_.journal_clear_bytes || now >= *deadline;
+         journal_bytes_.load(std::memory_order_relaxed) >= options_.journal_clear_bytes ||
+         retired_has_records_.load(std::memory_order_relaxed) || now >= *deadline;
 }
 
 Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durable) {
@@ -316,7 +318,36 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durab
   if (!st) s.db.rollback_if_open();
   if (relax) (void)s.db.exec("PRAGMA synchronous = FULL");
   if (st && !relax) relaxed_commits_ = false;  // this fsync covered the relaxed commits before it
+  if (st) release_retired(applied);
   return st;
+}
+
+void SqliteWriter::retire_journal_locked() {
+  // try_lock: the applier may be emptying the other file (an fsync); then keep appending here.
+  std::unique_lock retired(retired_mutex_, std::try_to_lock);
+  if (!retired.owns_lock() || !retired_ || retired_->has_records()) return;
+  // Everything pending is in the file being retired (the other one was emptied only once SQLite
+  // had all of its records): it may be emptied once each of these groups is applied this far.
+  retired_waits_for_ = pending_->max_cursors();
+  std::swap(*journal_, *retired_);
+  retired_has_records_.store(retired_->has_records(), std::memory_order_relaxed);
+  journal_bytes_.store(journal_->size_bytes(), std::memory_order_relaxed);
+}
+
+void SqliteWriter::release_retired(const std::vector<std::pair<GroupId, Cursor>>& applied) {
+  std::lock_guard retired(retired_mutex_);
+  for (const auto& [group_id, through] : applied) {
+    const auto it = retired_waits_for_.find(group_id);
+    if (it != retired_waits_for_.end() && through >= it->second) retired_waits_for_.erase(it);
+  }
+  if (!retired_ || !retired_->has_records() || !retired_waits_for_.empty()) return;
+  Status st = sync_applied();  // what the file held must be durable in SQLite before it goes
+  if (st) st = retired_->clear();
+  if (!st) {
+    spdlog::error("store: cannot empty the retired push journal: {}", st.message());
+    return;
+  }
+  retired_has_records_.store(false, std::memory_order_relaxed);
 }
 
 Status SqliteWriter::sync_applied() {
@@ -333,23 +364,28 @@ Status SqliteWriter::sync_applied() {
 }
 
 Status SqliteWriter::clear_journal() {
-  if (!journal_->has_records()) return Status::ok();
+  std::lock_guard retired(retired_mutex_);
+  const bool retired_records = retired_ && retired_->has_records();
+  if (!journal_->has_records() && !retired_records) return Status::ok();
   Status st = sync_applied();
-  if (st) st = journal_->clear();
+  if (st && journal_->has_records()) st = journal_->clear();
+  if (st && retired_records) st = retired_->clear();
+  if (st) {
+    retired_waits_for_.clear();
+    retired_has_records_.store(false, std::memory_order_relaxed);
+  }
   journal_bytes_.store(journal_->size_bytes(), std::memory_order_relaxed);
   if (!st) spdlog::error("store: cannot empty the push journal: {}", st.message());
   return st;
 }
 
 Status SqliteWriter::apply_pending(bool everything) {
-  const std::uint64_t journal_bytes = journal_bytes_.load(std::memory_order_relaxed);
-  const bool empty_journal = everything || journal_bytes >= options_.journal_clear_bytes;
-  // Emptying the journal needs it to stop growing: pushes wait on journal_mutex_ meanwhile (one
-  // apply of what is pending and one fsync, every journal_clear_bytes).
+  // Only `everything` stops the pushes (journal_mutex_): the journal files are otherwise emptied
+  // one at a time, the retired one behind the applies (release_retired).
   std::unique_lock journal_lock(journal_mutex_, std::defer_lock);
-  if (empty_journal) journal_lock.lock();
+  if (everything) journal_lock.lock();
   std::lock_guard sql(sql_mutex_);
-  return apply_pending_locked(everything, empty_journal);
+  return apply_pending_locked(everything, everything);
 }
 
 Status SqliteWriter::apply_pending_locked(bool everything, bool holding_journal) {
@@ -378,8 +414,8 @@ Status SqliteWriter::apply_pending_locked(bool everything, bool holding_journal)
     apply_refusal_ = Status::ok();
   }
   // When nothing is pending, everything journaled is in SQLite. The journal is emptied
-  // (ftruncate, and fsyncs with durability full) only every journal_clear_bytes: records SQLite
-  // already has are skipped by a replay anyway.
+  // (ftruncate, and fsyncs with durability full) only when asked or past journal_clear_bytes:
+  // records SQLite already has are skipped by a replay anyway.
   if (holding_journal && pending_->empty() &&
       (everything || journal_->size_bytes() >= options_.journal_clear_bytes)) {
     return clear_journal();
@@ -399,15 +435,34 @@ void SqliteWriter::close_journal() {
   }
   journal_->remove();
   journal_.reset();
+  std::lock_guard retired(retired_mutex_);
+  if (retired_) retired_->remove();
+  retired_.reset();
 }
 
 Status SqliteWriter::replay_journal(std::uint64_t epoch) {
-  auto journal = PushJournal::open(journal_path_for(options_.path), epoch, options_.durability == Durability::kFull);
+  const bool sync = options_.durability == Durability::kFull;
+  auto journal = PushJournal::open(journal_path_for(options_.path), epoch, sync);
   if (!journal) return journal.error();
   journal_.emplace(std::move(*journal));
+  auto second = PushJournal::open(second_journal_path_for(options_.path), epoch, sync);
+  if (!second) return second.error();
+  retired_.emplace(std::move(*second));
+  const auto clear_both = [this] {
+    Status st = journal_->clear();
+    return st ? retired_->clear() : st;
+  };
   auto records = journal_->read_all();
   if (!records) return records.error();
-  if (records->empty()) return journal_->clear();
+  auto older = retired_->read_all();
+  if (!older) return older.error();
+  if (records->empty() && older->empty()) return clear_both();
+  // A group's records may be split between the two files (older cursors in the retired one);
+  // either may be the older file. In cursor order per group, the checks below hold for both.
+  records->insert(records->end(), std::make_move_iterator(older->begin()), std::make_move_iterator(older->end()));
+  std::stable_sort(records->begin(), records->end(), [](const JournalRecord& a, const JournalRecord& b) {
+    return a.group_id == b.group_id ? a.cursor < b.cursor : a.group_id < b.group_id;
+  });
 
   // Records whose cursor SQLite already has were applied before the crash; the rest must follow
   // each group's max_cursor without a gap.
@@ -445,7 +500,8 @@ Status SqliteWriter::replay_journal(std::uint64_t epoch) {
     Replayed& g = it->second;
     if (r.cursor < g.next) continue;
     if (r.cursor != g.next) {
-      st = Status(Code::kStorageError, "push journal '" + journal_->path() + "' skips from cursor " +
+      st = Status(Code::kStorageError, "push journal '" + journal_->path() + "' (with '" + retired_->path() +
+                                           "') skips from cursor " +
                                            std::to_string(g.next - 1) + " to " + std::to_string(r.cursor) +
                                            " in a group; refusing to start rather than leave a hole");
       break;
@@ -474,7 +530,7 @@ Status SqliteWriter::replay_journal(std::uint64_t epoch) {
     return Status(Code::kStorageError, "cannot replay the push journal: " + st.message());
   }
   if (applied > 0) spdlog::info("store: recovered {} acknowledged push(es) from the push journal", applied);
-  return journal_->clear();
+  return clear_both();
 }
 
 }  // namespace blindsync::relay::sqlite
