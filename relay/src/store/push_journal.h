@@ -18,7 +18,8 @@
 // never completed (so was never acknowledged) can leave one, and it is always the last.
 // A failed append cuts the file back to where it was, so a later append never follows a torn one.
 //
-// Thread-safety: none (the store's writer thread owns it).
+// Thread-safety: none. The store keeps two (sqlite_writer.h): the writer thread appends to one,
+// and each is touched only under the writer's lock for it.
 #pragma once
 
 #include <cstdint>
