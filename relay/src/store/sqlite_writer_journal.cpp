@@ -168,9 +168,20 @@ std::optional<Result<PushResult>> SqliteWriter::find_retry(const PushRequest& re
 }
 
 void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
-  // The applier empties the journal past journal_clear_bytes; should it fall this far behind,
-  // pushes wait for a full apply rather than grow the journal (and memory) further.
-  if (journal_bytes_.load(std::memory_order_relaxed) >= options_.journal_max_bytes) (void)apply_pending(/*everything=*/true);
+  // The applier empties the retired journal file behind the pushes. When it falls behind (it runs
+  // at a lower priority, and under full load it gets little CPU), the writer applies one batch
+  // itself before each run of pushes, past halfway to journal_max_bytes: a short wait per run
+  // instead of the long one for a full apply at journal_max_bytes, the last resort that bounds
+  // the journal (and memory). It only helps when the applier is not mid-apply: waiting for the
+  // applier's lock would wait at the applier's low priority.
+  const std::uint64_t active_bytes = journal_bytes_.load(std::memory_order_relaxed);
+  if (active_bytes >= options_.journal_max_bytes) {
+    (void)apply_pending(/*everything=*/true);
+  } else if (active_bytes >= options_.journal_clear_bytes / 2 + options_.journal_max_bytes / 2 &&
+             retired_has_records_.load(std::memory_order_relaxed)) {
+    std::unique_lock sql(sql_mutex_, std::try_to_lock);
+    if (sql.owns_lock()) (void)apply_pending_locked(/*everything=*/false, /*holding_journal=*/false);
+  }
   const StoreLimits lim = limits();
   const Status refusal = apply_refusal();
   std::vector<JournalRecord> records;
