@@ -15,7 +15,9 @@
 // every one of those groups was applied through that cursor, holding no lock the writer waits
 // for. (With one file, emptying it needed everything pending applied while pushes waited: a
 // stop of 20-125 ms every 16 MiB under W1, docs/benchmarks.md.) Should the applier fall behind
-// until the active file holds journal_max_bytes, pushes wait for a full apply that empties both.
+// (past halfway to journal_max_bytes), the writer applies a batch itself before each run of
+// pushes whenever the applier is not mid-apply; at journal_max_bytes pushes wait for a full apply
+// that empties both.
 // open() replays both files after a crash.
 //
 // Other writes run in ONE transaction per batch. Refusals that concern one request (a quota, NOT_BLOB_OWNER, a
