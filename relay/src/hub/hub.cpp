@@ -531,6 +531,8 @@ void Hub::on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint
       .payload = std::move(inline_payload),
   };
   const bool has_payload = notify.payload.has_value();
+  // Counted before any is sent, so whoever sees a NOTIFY also sees it counted in /metrics.
+  metrics_->notifies.fetch_add(peers.size(), std::memory_order_relaxed);
   const Bytes full = encode(0, notify);
   Bytes bare;  // payload-less, made only if a slow reader needs it
   for (const auto& connection : peers) {
@@ -545,7 +547,6 @@ void Hub::on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint
       connection->send(full);
     }
   }
-  metrics_->notifies.fetch_add(peers.size(), std::memory_order_relaxed);
 }
 
 void Hub::handle_pull(Peer& peer, std::uint32_t rid, const Pull& pull) {
