@@ -573,7 +573,7 @@ TEST_CASE("store: applies running beside pushes and reads lose, repeat and reord
 }
 
 TEST_CASE("store: with no applier running, the writer applies itself once the journal is past halfway to its "
-          "bound, so the files never reach journal_max_bytes",
+          "bound, so the files never reach journal_max_bytes; the applier stands aside meanwhile",
           "[store][journal]") {
   // The writer alone, without the store's applier thread: exactly an applier that has fallen
   // behind. Without the writer's help the active file would grow to journal_max_bytes and every
@@ -593,6 +593,8 @@ TEST_CASE("store: with no applier running, the writer applies itself once the jo
   const std::string journals[] = {options.path + "-pushlog", options.path + "-pushlog2"};
   std::uintmax_t largest = 0;
   int wrong = 0;
+  int applier_stood_aside = 0;
+  int lease_outlived = 0;
   for (std::uint32_t i = 1; i <= kPerGroup; ++i) {
     std::vector<relay::sqlite::WriteOp> ops;
     for (std::uint32_t g = 0; g < kGroups; ++g) {
@@ -607,8 +609,15 @@ TEST_CASE("store: with no applier running, the writer applies itself once the jo
       if (!result || !result->has_value() || result->value().cursor != i) ++wrong;
     }
     for (const auto& journal : journals) largest = std::max(largest, fs::file_size(journal));
+    // More than apply_max_blobs wait after the first few runs, so an applier would be due; it is
+    // not while the writer applies in its place, and is again once that lapses (no more pushes).
+    const auto now = std::chrono::steady_clock::now();
+    if (i > 8 && !writer.apply_due(now)) ++applier_stood_aside;
+    if (!writer.apply_due(now + std::chrono::seconds(1))) ++lease_outlived;
   }
   CHECK(wrong == 0);
+  CHECK(applier_stood_aside > 0);
+  CHECK(lease_outlived == 0);
   INFO("largest journal file: " << largest << " bytes");
   // Past 36 KiB each run of pushes applies the oldest group's blobs first, one group per run (16
   // blobs per apply), so the file grows by a few runs more before the switch; far from 64 KiB.

@@ -15,9 +15,9 @@
 // every one of those groups was applied through that cursor, holding no lock the writer waits
 // for. (With one file, emptying it needed everything pending applied while pushes waited: a
 // stop of 20-125 ms every 16 MiB under W1, docs/benchmarks.md.) Should the applier fall behind
-// (past halfway to journal_max_bytes), the writer applies a batch itself before each run of
-// pushes whenever the applier is not mid-apply; at journal_max_bytes pushes wait for a full apply
-// that empties both.
+// (past halfway to journal_max_bytes), the applier stands aside and the writer applies a small
+// batch itself before each run of pushes; at journal_max_bytes pushes wait for a full apply that
+// empties both.
 // open() replays both files after a crash.
 //
 // Other writes run in ONE transaction per batch. Refusals that concern one request (a quota, NOT_BLOB_OWNER, a
@@ -195,7 +195,8 @@ class SqliteWriter {
   Status replay_journal(std::uint64_t epoch);
   // apply_pending with sql_mutex_ held, and journal_mutex_ too when `holding_journal` (then no
   // push can come in: everything is applied and the journal emptied when due).
-  Status apply_pending_locked(bool everything, bool holding_journal);
+  // max_blobs: about how many blobs one transaction carries (apply_max_blobs unless given).
+  Status apply_pending_locked(bool everything, bool holding_journal, std::size_t max_blobs = 0);
   // One apply transaction for these groups' blobs as they are now; `durable`: fsynced even when
   // relaxed sync would do. Requires sql_mutex_.
   Status apply_groups(const std::vector<GroupId>& groups, bool durable);
@@ -232,6 +233,9 @@ class SqliteWriter {
   // The groups whose records the retired file may hold that SQLite lacks, and through which cursor.
   std::unordered_map<GroupId, Cursor, FixedIdHash> retired_waits_for_;  // retired_mutex_
   std::atomic<bool> retired_has_records_{false};      // the applier should run to empty it
+  // Until when the applier stands aside (steady_clock ticks): it fell behind and the writer applies
+  // instead. Renewed by every run of pushes while behind, so it lapses when the pushes stop.
+  std::atomic<std::chrono::steady_clock::rep> writer_applies_until_{0};
   std::shared_ptr<PendingBlobs> pending_ = std::make_shared<PendingBlobs>();
   std::unordered_map<GroupId, CachedGroup, FixedIdHash> group_cache_;  // writer thread only
   bool relaxed_commits_ = false;  // sql_mutex_: applies committed without an fsync since the last one with

@@ -28,6 +28,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kEverything = std::numeric_limits<std::size_t>::max();
 
+// Blobs per apply when the writer applies in the applier's place: a few milliseconds before each
+// run of pushes.
+constexpr std::size_t kWriterApplyBlobs = 256;
+// How long the applier stands aside after the writer last found it behind.
+constexpr auto kWriterApplyLease = std::chrono::milliseconds(100);
+
 // How long pushes stay refused after an apply failed, before it is tried again.
 constexpr auto kApplyRetryDelay = std::chrono::milliseconds(200);
 
@@ -169,18 +175,25 @@ std::optional<Result<PushResult>> SqliteWriter::find_retry(const PushRequest& re
 
 void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
   // The applier empties the retired journal file behind the pushes. When it falls behind (it runs
-  // at a lower priority, and under full load it gets little CPU), the writer applies one batch
-  // itself before each run of pushes, past halfway to journal_max_bytes: a short wait per run
-  // instead of the long one for a full apply at journal_max_bytes, the last resort that bounds
-  // the journal (and memory). It only helps when the applier is not mid-apply: waiting for the
-  // applier's lock would wait at the applier's low priority.
+  // at a lower priority, and under full load it gets little CPU) past halfway to
+  // journal_max_bytes, it stands aside and the writer applies a small batch itself before each
+  // run of pushes: many short waits instead of one long one for the full apply at
+  // journal_max_bytes, the last resort that bounds the journal (and memory). The writer never
+  // waits for the applier's lock (that would wait at the applier's low priority): should the
+  // applier be mid-apply, it finishes and starts no other while the writer applies.
   const std::uint64_t active_bytes = journal_bytes_.load(std::memory_order_relaxed);
+  const bool behind = active_bytes >= options_.journal_clear_bytes / 2 + options_.journal_max_bytes / 2 &&
+                      retired_has_records_.load(std::memory_order_relaxed);
+  if (behind) {
+    writer_applies_until_.store((Clock::now() + kWriterApplyLease).time_since_epoch().count(), std::memory_order_relaxed);
+  }
   if (active_bytes >= options_.journal_max_bytes) {
     (void)apply_pending(/*everything=*/true);
-  } else if (active_bytes >= options_.journal_clear_bytes / 2 + options_.journal_max_bytes / 2 &&
-             retired_has_records_.load(std::memory_order_relaxed)) {
+  } else if (behind) {
     std::unique_lock sql(sql_mutex_, std::try_to_lock);
-    if (sql.owns_lock()) (void)apply_pending_locked(/*everything=*/false, /*holding_journal=*/false);
+    if (sql.owns_lock()) {
+      (void)apply_pending_locked(/*everything=*/false, /*holding_journal=*/false, kWriterApplyBlobs);
+    }
   }
   const StoreLimits lim = limits();
   const Status refusal = apply_refusal();
@@ -269,6 +282,7 @@ std::optional<Clock::time_point> SqliteWriter::apply_deadline() const {
 }
 
 bool SqliteWriter::apply_due(Clock::time_point now) const {
+  if (now.time_since_epoch().count() < writer_applies_until_.load(std::memory_order_relaxed)) return false;
   const auto deadline = apply_deadline();
   if (!deadline) return false;
   if (!apply_refusal().is_ok()) return now >= *deadline;
@@ -399,7 +413,7 @@ Status SqliteWriter::apply_pending(bool everything) {
   return apply_pending_locked(everything, everything);
 }
 
-Status SqliteWriter::apply_pending_locked(bool everything, bool holding_journal) {
+Status SqliteWriter::apply_pending_locked(bool everything, bool holding_journal, std::size_t max_blobs) {
   if (!journal_) return Status::ok();  // closed
   if (!pending_->empty()) {
     // Oldest groups first, whole groups at a time, about apply_max_blobs per transaction: large
@@ -407,7 +421,8 @@ Status SqliteWriter::apply_pending_locked(bool everything, bool holding_journal)
     // everything: nothing new can come in, so the journal can then be emptied.
     const bool all = everything || holding_journal;
     const auto groups = all ? pending_->oldest_groups(kEverything, kEverything)
-                            : pending_->oldest_groups(options_.apply_max_blobs, options_.apply_max_bytes);
+                            : pending_->oldest_groups(max_blobs != 0 ? max_blobs : options_.apply_max_blobs,
+                                                      options_.apply_max_bytes);
     if (Status st = apply_groups(groups, /*durable=*/all && holding_journal); !st) {
       std::lock_guard lock(refusal_mutex_);
       if (apply_refusal_.is_ok()) {
