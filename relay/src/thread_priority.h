@@ -8,9 +8,10 @@
 // waits for an apply or a checkpoint, so they can run later, in longer batches (which also costs
 // them less per blob). Measured in docs/benchmarks.md ("2026-11-22 12:40 UTC").
 //
-// Safe because the background work cannot fall behind without bound: the journal is applied in
-// full on the push path once it passes journal_max_bytes, and the WAL is restarted by the writer
-// once it passes restart_frames, whatever the scheduler did.
+// Safe because the background work cannot fall behind without bound: once the push journal is
+// past halfway to journal_max_bytes the store's writer applies in the applier's place (and
+// everything at journal_max_bytes), and the WAL is restarted by the writer once it passes
+// restart_frames, whatever the scheduler did.
 #pragma once
 
 #include <sys/resource.h>

@@ -184,6 +184,9 @@ class SqliteWriter {
   SqliteWriter();
   StoreLimits limits() const;
   void write_sql_batch(std::span<WriteOp> ops);
+  // Writer, before a run of pushes: applies in the applier's place when it fell behind, and
+  // everything once the active journal file reached journal_max_bytes.
+  void keep_journal_bounded();
   void journal_pushes(std::span<WriteOp> ops);
   // The group's cached state; creates its row (in its own transaction) when it has none.
   // An error is the push's answer: a limit (STORAGE_FULL) or a storage fault.
@@ -203,7 +206,8 @@ class SqliteWriter {
   Status apply_refusal() const;
   // Makes the applies committed without an fsync durable (before the journal is emptied).
   Status sync_applied();
-  // Empties both journal files (everything is in SQLite). Requires all three locks' order.
+  // Empties both journal files (everything is in SQLite). Called with journal_mutex_ and
+  // sql_mutex_ held; takes retired_mutex_.
   Status clear_journal();
   // Writer, under journal_mutex_: switches to the other file when the active one is full and the
   // other is empty.

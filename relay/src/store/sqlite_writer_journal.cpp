@@ -173,7 +173,7 @@ std::optional<Result<PushResult>> SqliteWriter::find_retry(const PushRequest& re
   return std::nullopt;
 }
 
-void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
+void SqliteWriter::keep_journal_bounded() {
   // The applier empties the retired journal file behind the pushes. When it falls behind (it runs
   // at a lower priority, and under full load it gets little CPU) past halfway to
   // journal_max_bytes, it stands aside and the writer applies a small batch itself before each
@@ -182,19 +182,19 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
   // waits for the applier's lock (that would wait at the applier's low priority): should the
   // applier be mid-apply, it finishes and starts no other while the writer applies.
   const std::uint64_t active_bytes = journal_bytes_.load(std::memory_order_relaxed);
-  const bool behind = active_bytes >= options_.journal_clear_bytes / 2 + options_.journal_max_bytes / 2 &&
-                      retired_has_records_.load(std::memory_order_relaxed);
-  if (behind) {
-    writer_applies_until_.store((Clock::now() + kWriterApplyLease).time_since_epoch().count(), std::memory_order_relaxed);
-  }
   if (active_bytes >= options_.journal_max_bytes) {
     (void)apply_pending(/*everything=*/true);
-  } else if (behind) {
-    std::unique_lock sql(sql_mutex_, std::try_to_lock);
-    if (sql.owns_lock()) {
-      (void)apply_pending_locked(/*everything=*/false, /*holding_journal=*/false, kWriterApplyBlobs);
-    }
+    return;
   }
+  const std::uint64_t behind_from = options_.journal_clear_bytes / 2 + options_.journal_max_bytes / 2;
+  if (active_bytes < behind_from || !retired_has_records_.load(std::memory_order_relaxed)) return;
+  writer_applies_until_.store((Clock::now() + kWriterApplyLease).time_since_epoch().count(), std::memory_order_relaxed);
+  std::unique_lock sql(sql_mutex_, std::try_to_lock);
+  if (sql.owns_lock()) (void)apply_pending_locked(/*everything=*/false, /*holding_journal=*/false, kWriterApplyBlobs);
+}
+
+void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
+  keep_journal_bounded();
   const StoreLimits lim = limits();
   const Status refusal = apply_refusal();
   std::vector<JournalRecord> records;

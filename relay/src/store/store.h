@@ -60,11 +60,13 @@ struct StoreOptions {
   // journal_clear_bytes the writer switches to the other one, which the applier empties once
   // SQLite has all it holds (a replay skips what SQLite has); pushes wait for everything to be
   // applied only if that file grew past journal_max_bytes meanwhile. The pending blobs in memory
-  // are what the two files hold: at most about journal_max_bytes + journal_clear_bytes. Larger applies write less per blob: each transaction
-  // rewrites every touched group's last, partly filled page, so the fewer blobs per group it
-  // carries, the more it writes per blob (64 busy groups: 8 per group at 512). 2,048 cost the
-  // applier a third less CPU per blob under W1 (docs/benchmarks.md, 12:40); it became affordable
-  // once the applier ran below the ack path's priority (thread_priority.h).
+  // are what the two files hold: at most about journal_max_bytes + journal_clear_bytes.
+  //
+  // Larger applies write less per blob: each transaction rewrites every touched group's last,
+  // partly filled page, so the fewer blobs per group it carries, the more it writes per blob (64
+  // busy groups: 8 per group at 512). 2,048 cost the applier a third less CPU per blob under W1
+  // (docs/benchmarks.md, 12:40); it became affordable once the applier ran below the ack path's
+  // priority (thread_priority.h).
   std::size_t apply_max_blobs = 2048;
   std::size_t apply_max_bytes = 4u << 20;
   std::uint32_t apply_delay_ms = 50;
