@@ -80,6 +80,33 @@ std::vector<Cursor> pulled_cursors(Store& store, const GroupId& group) {
   return cursors;
 }
 
+// The push journal's segment files next to a database, and how far SQLite has them.
+std::vector<std::uint64_t> segments_of(const std::string& db) {
+  auto numbers = relay::sqlite::list_segments(db);
+  if (!numbers) FAIL("list_segments: " << numbers.error().message());
+  return std::move(*numbers);
+}
+
+std::string newest_segment(const std::string& db) {
+  const auto numbers = segments_of(db);
+  if (numbers.empty()) FAIL("no segment next to " << db);
+  return relay::sqlite::segment_path_for(db, numbers.back());
+}
+
+std::uint64_t replay_from(const std::string& db) {
+  return static_cast<std::uint64_t>(RawDb(db).integer("SELECT value FROM meta WHERE key = 'replay_from'"));
+}
+
+// Bytes of the segments a replay would read: what SQLite may still lack.
+std::uintmax_t unapplied_segment_bytes(const std::string& db) {
+  const std::uint64_t from = replay_from(db);
+  std::uintmax_t bytes = 0;
+  for (const std::uint64_t n : segments_of(db)) {
+    if (n >= from) bytes += fs::file_size(relay::sqlite::segment_path_for(db, n));
+  }
+  return bytes;
+}
+
 std::vector<Cursor> one_to(Cursor n) {
   std::vector<Cursor> v;
   for (Cursor c = 1; c <= n; ++c) v.push_back(c);
@@ -268,12 +295,12 @@ TEST_CASE("store: retries are found whether their id is below or at the group's 
   CHECK(pulled_cursors(*store, g) == one_to(5));
 }
 
-TEST_CASE("store: the journal's two files stay bounded by journal_max_bytes, switch and are emptied past "
-          "journal_clear_bytes",
+TEST_CASE("store: the writer starts a new segment past journal_clear_bytes; rows point into the segments, and "
+          "after a clean close nothing is left to replay",
           "[store][journal]") {
   TempDir dir;
   StoreOptions options = options_at(dir.file("relay.db"));
-  options.apply_max_blobs = 1'000'000;  // never by count or age: only the journal's size triggers
+  options.apply_max_blobs = 1'000'000;  // never by count or age: only sealed segments trigger
   options.apply_max_bytes = 1u << 30;
   options.apply_delay_ms = 600000;
   options.journal_clear_bytes = 8 * 1024;
@@ -282,28 +309,25 @@ TEST_CASE("store: the journal's two files stay bounded by journal_max_bytes, swi
   REQUIRE(opened);
   Store& store = **opened;
   const GroupId g = group_n(4);
-  const std::string journals[] = {options.path + "-pushlog", options.path + "-pushlog2"};
   std::uintmax_t largest = 0;
-  bool emptied[2] = {false, false};
-  bool filled[2] = {false, false};
   for (std::uint32_t i = 1; i <= 600; ++i) {
     REQUIRE(push_sync(store, PushRequest{g, blob_n(i), device_n(1), payload_n(i, 200), kNow, kNever})->cursor == i);
-    for (int f = 0; f < 2; ++f) {
-      const auto size = fs::file_size(journals[f]);
-      largest = std::max(largest, size);
-      if (size >= options.journal_clear_bytes) filled[f] = true;
-      if (filled[f] && size <= 16 + 400) emptied[f] = true;  // header (+ at most one record)
-    }
+    largest = std::max(largest, fs::file_size(newest_segment(options.path)));
   }
-  CHECK(largest < options.journal_max_bytes + 400);  // one push past the bound, never more
-  // Each file was appended to past journal_clear_bytes and emptied afterwards: the writer
-  // switched between them while the applier emptied the retired one.
-  CHECK(emptied[0]);
-  CHECK(emptied[1]);
+  // ~320 bytes per record, 600 records: a new segment about every 25 pushes.
+  CHECK(segments_of(options.path).size() >= 20);
+  CHECK(largest < options.journal_clear_bytes + 400);  // one push past the threshold, never more
+  for (std::uint32_t i : {1u, 299u, 600u}) {
+    auto page = store.pull(g, i - 1, 1, kNow).value();
+    REQUIRE(page.blobs.size() == 1);
+    CHECK(page.blobs[0].payload == payload_n(i, 200));
+  }
   CHECK(pulled_cursors(store, g) == one_to(600));
   store.close();
-  CHECK_FALSE(fs::exists(journals[0]));
-  CHECK_FALSE(fs::exists(journals[1]));
+  RawDb raw(options.path);
+  CHECK(raw.integer("SELECT count(*) FROM blobs WHERE segment = 0") == 0);  // every payload stayed in its segment
+  CHECK(raw.integer("SELECT sum(live_blobs) FROM segments") == 600);
+  CHECK(replay_from(options.path) > segments_of(options.path).back());
 }
 
 TEST_CASE("store: acknowledged pushes a crash kept from SQLite are replayed once, and cursors go on",
@@ -341,7 +365,7 @@ TEST_CASE("store: acknowledged pushes a crash kept from SQLite are replayed once
     const auto in_sqlite = raw.integer("SELECT count(*) FROM blobs");
     INFO("blobs in SQLite at the crash: " << in_sqlite);
     CHECK(in_sqlite < 3 * kPerGroup);  // the crash left some only in the journal
-    CHECK(fs::file_size(path + "-pushlog") > 16);
+    CHECK(unapplied_segment_bytes(path) > 16);
   }
 
   auto opened = open_sqlite_store(options_at(path));
@@ -359,7 +383,7 @@ TEST_CASE("store: acknowledged pushes a crash kept from SQLite are replayed once
   }
   CHECK(store.stats().value().blobs == 3 * (kPerGroup + 1));
   store.close();
-  CHECK_FALSE(fs::exists(path + "-pushlog"));  // a clean close leaves nothing to replay
+  CHECK(replay_from(path) > segments_of(path).back());  // a clean close leaves nothing to replay
   RawDb raw(path);
   CHECK(raw.integer("SELECT count(*) FROM blobs") == 3 * (kPerGroup + 1));
 }
@@ -383,7 +407,8 @@ TEST_CASE("store: a push whose journal append fails is refused, leaves the journ
       return push_sync(**store, PushRequest{g, blob_n(n), device_n(1), payload_n(n, 1000), kNow, kNever});
     };
     if (!push(1) || push(1)->cursor != 1) ::_exit(11);  // the group row and the cache exist now
-    const auto before = fs::file_size(path + "-pushlog");
+    const std::string segment = newest_segment(path);
+    const auto before = fs::file_size(segment);
     rlimit limit{};
     ::getrlimit(RLIMIT_FSIZE, &limit);
     const rlimit saved = limit;
@@ -392,7 +417,7 @@ TEST_CASE("store: a push whose journal append fails is refused, leaves the journ
     auto refused = push(2);
     if (refused.has_value()) ::_exit(13);
     if (refused.error().code() != Code::kInternal) ::_exit(14);
-    if (fs::file_size(path + "-pushlog") != before) ::_exit(15);
+    if (fs::file_size(segment) != before) ::_exit(15);
     if (::setrlimit(RLIMIT_FSIZE, &saved) != 0) ::_exit(16);
     auto accepted = push(2);
     if (!accepted || accepted->cursor != 2 || accepted->duplicate) ::_exit(17);
@@ -422,7 +447,47 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
   }
   const std::string journal_path = path + "-pushlog";
 
-  SECTION("records SQLite has are skipped (a crash between apply and emptying the journal)") {
+  SECTION("records in segments past replay_from are replayed, pointing into their segments") {
+    const std::uint64_t first = replay_from(path);
+    {
+      auto older = PushJournal::open(relay::sqlite::segment_path_for(path, first), epoch, true, first).value();
+      auto newer = PushJournal::open(relay::sqlite::segment_path_for(path, first + 1), epoch, true, first + 1).value();
+      std::vector<JournalRecord> in_older{record_n(g, 2, 2), record_n(g, 4, 4), record_n(g, 5, 5)};
+      std::vector<JournalRecord> in_newer{record_n(g, 6, 6)};
+      REQUIRE(older.append(in_older).is_ok());
+      REQUIRE(newer.append(in_newer).is_ok());
+    }
+    {
+      auto store = open_sqlite_store(options_at(path)).value();
+      CHECK(pulled_cursors(*store, g) == one_to(6));
+      auto page = store->pull(g, 4, 2, kNow).value();
+      REQUIRE(page.blobs.size() == 2);
+      CHECK(page.blobs[0].payload == *record_n(g, 5, 5).payload);
+      CHECK(page.blobs[1].payload == *record_n(g, 6, 6).payload);
+      CHECK(store->stats().value().blobs == 6);
+    }
+    RawDb raw(path);
+    CHECK(raw.integer("SELECT count(*) FROM blobs WHERE segment <> 0") == 6);
+    auto store = open_sqlite_store(options_at(path)).value();  // nothing is replayed twice
+    CHECK(store->stats().value().blobs == 6);
+    CHECK(push_sync(*store, PushRequest{g, blob_n(77), device_n(1), payload_n(77), kNow, kNever})->cursor == 7);
+  }
+  SECTION("a hole between segments refuses the start and keeps them") {
+    const std::uint64_t first = replay_from(path);
+    {
+      auto older = PushJournal::open(relay::sqlite::segment_path_for(path, first), epoch, true, first).value();
+      auto newer = PushJournal::open(relay::sqlite::segment_path_for(path, first + 1), epoch, true, first + 1).value();
+      std::vector<JournalRecord> in_older{record_n(g, 4, 4)};
+      std::vector<JournalRecord> in_newer{record_n(g, 6, 6)};
+      REQUIRE(older.append(in_older).is_ok());
+      REQUIRE(newer.append(in_newer).is_ok());
+    }
+    auto refused = open_sqlite_store(options_at(path));
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().message().find("skips from cursor 4 to 6") != std::string::npos);
+    CHECK(read_journal(relay::sqlite::segment_path_for(path, first + 1), epoch).size() == 1);
+  }
+  SECTION("the earlier format's file: records SQLite has are skipped (a crash between apply and emptying it)") {
     {
       auto journal = PushJournal::open(journal_path, epoch, true).value();
       std::vector<JournalRecord> records;
@@ -436,7 +501,7 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
     CHECK(push_sync(*store, PushRequest{g, blob_n(77), device_n(1), payload_n(77), kNow, kNever})->cursor == 6);
     CHECK(store->stats().value().blobs == 5);
   }
-  SECTION("a group's records split between the two files are replayed in cursor order, whichever file is older") {
+  SECTION("the earlier format's two files: a group's records split between them are replayed in cursor order, whichever file is older") {
     {
       auto newer = PushJournal::open(journal_path, epoch, true).value();
       auto older = PushJournal::open(path + "-pushlog2", epoch, true).value();
@@ -455,7 +520,7 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
     store->close();
     CHECK_FALSE(fs::exists(path + "-pushlog2"));
   }
-  SECTION("a hole between the two files refuses the start") {
+  SECTION("a hole between the earlier format's two files refuses the start") {
     {
       auto newer = PushJournal::open(journal_path, epoch, true).value();
       auto older = PushJournal::open(path + "-pushlog2", epoch, true).value();
@@ -469,7 +534,7 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
     CHECK(refused.error().message().find("skips from cursor 4 to 6") != std::string::npos);
     CHECK(read_journal(path + "-pushlog2", epoch).size() == 1);
   }
-  SECTION("a record past a hole refuses the start and keeps the journal") {
+  SECTION("a record past a hole in the earlier format's file refuses the start and keeps the file") {
     {
       auto journal = PushJournal::open(journal_path, epoch, true).value();
       std::vector<JournalRecord> records{record_n(g, 9, 9)};
@@ -491,7 +556,7 @@ TEST_CASE("store: applies running beside pushes and reads lose, repeat and reord
   options.durability = Durability::kNormal;
   options.apply_max_blobs = 7;          // many small applies, each a prefix of a group's blobs
   options.apply_delay_ms = 1;
-  options.journal_clear_bytes = 16 * 1024;  // and the journal files switched and emptied often, under the pushes
+  options.journal_clear_bytes = 16 * 1024;  // and a new segment often, under the pushes
   auto opened = open_sqlite_store(options);
   REQUIRE(opened);
   Store& store = **opened;
@@ -566,18 +631,18 @@ TEST_CASE("store: applies running beside pushes and reads lose, repeat and reord
     CHECK(pulled_cursors(store, group_n(static_cast<std::uint8_t>(1 + w))) == one_to(kPushesEach));
   }
   store.close();
-  CHECK_FALSE(fs::exists(options.path + "-pushlog"));
+  CHECK(replay_from(options.path) > segments_of(options.path).back());
   RawDb raw(options.path);
   CHECK(raw.integer("SELECT count(*) FROM blobs") == kWriters * kPushesEach);
   CHECK(raw.integer("SELECT sum(max_cursor) FROM groups") == kWriters * kPushesEach);
 }
 
-TEST_CASE("store: with no applier running, the writer applies itself once the journal is past halfway to its "
-          "bound, so the files never reach journal_max_bytes; the applier stands aside meanwhile",
+TEST_CASE("store: with no applier running, the writer applies itself once the unapplied segments are past halfway "
+          "to their bound, so they never reach journal_max_bytes; the applier stands aside meanwhile",
           "[store][journal]") {
   // The writer alone, without the store's applier thread: exactly an applier that has fallen
-  // behind. Without the writer's help the active file would grow to journal_max_bytes and every
-  // push would then wait for a full apply.
+  // behind. Without the writer's help the unapplied segments would grow to journal_max_bytes and
+  // every push would then wait for a full apply.
   TempDir dir;
   StoreOptions options = options_at(dir.file("relay.db"));
   options.durability = Durability::kNormal;
@@ -590,7 +655,6 @@ TEST_CASE("store: with no applier running, the writer applies itself once the jo
 
   constexpr std::uint32_t kGroups = 4;
   constexpr std::uint32_t kPerGroup = 150;  // ~300 bytes per record: ~180 KiB in all
-  const std::string journals[] = {options.path + "-pushlog", options.path + "-pushlog2"};
   std::uintmax_t largest = 0;
   int wrong = 0;
   int applier_stood_aside = 0;
@@ -608,7 +672,7 @@ TEST_CASE("store: with no applier running, the writer applies itself once the jo
       const auto& result = std::get<relay::sqlite::PushOp>(op).result;
       if (!result || !result->has_value() || result->value().cursor != i) ++wrong;
     }
-    for (const auto& journal : journals) largest = std::max(largest, fs::file_size(journal));
+    largest = std::max(largest, unapplied_segment_bytes(options.path));
     // More than apply_max_blobs wait after the first few runs, so an applier would be due; it is
     // not while the writer applies in its place, and is again once that lapses (no more pushes).
     const auto now = std::chrono::steady_clock::now();
@@ -618,9 +682,9 @@ TEST_CASE("store: with no applier running, the writer applies itself once the jo
   CHECK(wrong == 0);
   CHECK(applier_stood_aside > 0);
   CHECK(lease_outlived == 0);
-  INFO("largest journal file: " << largest << " bytes");
+  INFO("most unapplied segment bytes: " << largest);
   // Past 36 KiB each run of pushes applies the oldest group's blobs first, one group per run (16
-  // blobs per apply), so the file grows by a few runs more before the switch; far from 64 KiB.
+  // blobs per apply), so the unapplied bytes grow by a few runs more; far from 64 KiB.
   CHECK(largest < options.journal_max_bytes * 3 / 4);
   const auto in_sqlite = RawDb(options.path).integer("SELECT count(*) FROM blobs");
   CHECK(in_sqlite > 0);  // nothing but the writer applied them

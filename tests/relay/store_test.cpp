@@ -516,7 +516,7 @@ TEST_CASE("a new file gets WAL, incremental auto_vacuum, user_version and a stor
   CHECK((!fs::exists(wal) || fs::file_size(wal) == 0));  // checkpointed on close
 
   RawDb raw(path);
-  CHECK(raw.integer("PRAGMA user_version") == 2);
+  CHECK(raw.integer("PRAGMA user_version") == 3);
   CHECK(raw.text("PRAGMA journal_mode") == "wal");
   CHECK(raw.integer("PRAGMA auto_vacuum") == 2);  // INCREMENTAL
   CHECK(static_cast<std::uint64_t>(raw.integer("SELECT value FROM meta WHERE key = 'epoch'")) == epoch);

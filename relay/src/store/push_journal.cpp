@@ -11,7 +11,10 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <utility>
 
 namespace blindsync::relay::sqlite {
@@ -23,6 +26,9 @@ constexpr std::size_t kRecordHeaderBytes = 4 + 8;
 constexpr std::size_t kBodyFixedBytes = GroupId::kSize + BlobId::kSize + DeviceId::kSize + 3 * 8;
 // A body never exceeds the frame limit; anything larger is a torn or foreign length field.
 constexpr std::uint32_t kMaxBodyBytes = 64u << 20;
+static_assert(kRecordPayloadOffset == kRecordHeaderBytes + kBodyFixedBytes);
+constexpr std::string_view kSegmentInfix = "-seg-";
+constexpr std::size_t kSegmentDigits = 10;
 
 void put_u64(std::vector<std::uint8_t>& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
@@ -81,12 +87,52 @@ Status write_all(int fd, const std::uint8_t* data, std::size_t size, const std::
 std::string journal_path_for(const std::string& database_path) { return database_path + "-pushlog"; }
 std::string second_journal_path_for(const std::string& database_path) { return database_path + "-pushlog2"; }
 
+std::string segment_path_for(const std::string& database_path, std::uint64_t number) {
+  char digits[32];
+  std::snprintf(digits, sizeof digits, "%0*llu", static_cast<int>(kSegmentDigits), static_cast<unsigned long long>(number));
+  return database_path + std::string(kSegmentInfix) + digits;
+}
+
+Result<std::vector<std::uint64_t>> list_segments(const std::string& database_path) {
+  namespace fs = std::filesystem;
+  const fs::path db(database_path);
+  const std::string prefix = db.filename().string() + std::string(kSegmentInfix);
+  std::vector<std::uint64_t> numbers;
+  std::error_code ec;
+  const fs::path dir = db.has_parent_path() ? db.parent_path() : fs::path(".");
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() != prefix.size() + kSegmentDigits || name.compare(0, prefix.size(), prefix) != 0) continue;
+    std::uint64_t number = 0;
+    const char* first = name.data() + prefix.size();
+    const char* last = name.data() + name.size();
+    const auto [end_of_number, err] = std::from_chars(first, last, number);
+    if (err == std::errc() && end_of_number == last && number > 0) numbers.push_back(number);
+  }
+  if (ec) return Status(Code::kStorageError, "cannot list the segments next to '" + database_path + "': " + ec.message());
+  std::sort(numbers.begin(), numbers.end());
+  return numbers;
+}
+
+Status sync_parent_directory(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open directory", dir, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return io_error("cannot sync directory", dir, err);
+  return Status::ok();
+}
+
 PushJournal::PushJournal(PushJournal&& other) noexcept
     : path_(std::move(other.path_)),
       fd_(std::exchange(other.fd_, -1)),
       epoch_(other.epoch_),
       sync_(other.sync_),
       size_(other.size_),
+      segment_(other.segment_),
       broken_(other.broken_),
       buffer_(std::move(other.buffer_)) {}
 
@@ -98,6 +144,7 @@ PushJournal& PushJournal::operator=(PushJournal&& other) noexcept {
     epoch_ = other.epoch_;
     sync_ = other.sync_;
     size_ = other.size_;
+    segment_ = other.segment_;
     broken_ = other.broken_;
     buffer_ = std::move(other.buffer_);
   }
@@ -108,12 +155,14 @@ PushJournal::~PushJournal() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Result<PushJournal> PushJournal::open(const std::string& path, std::uint64_t epoch, bool sync) {
+Result<PushJournal> PushJournal::open(const std::string& path, std::uint64_t epoch, bool sync,
+                                     std::uint64_t segment) {
   if (sodium_init() < 0) return Status(Code::kInternal, "libsodium failed to initialise");
   PushJournal journal;
   journal.path_ = path;
   journal.epoch_ = epoch;
   journal.sync_ = sync;
+  journal.segment_ = segment;
   journal.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (journal.fd_ < 0) return io_error("cannot open push journal", path, errno);
   // One relay per database: a second one would hand out the same cursors and append to the same
@@ -166,13 +215,15 @@ Status PushJournal::clear() {
   return Status::ok();
 }
 
-Status PushJournal::append(std::span<const JournalRecord> records) {
+Status PushJournal::append(std::span<JournalRecord> records) {
   if (records.empty()) return Status::ok();
   if (broken_) return Status(Code::kInternal, "push journal '" + path_ + "' could not be repaired after a failed write");
   const ChecksumKey key = checksum_key(epoch_);
   buffer_.clear();
-  for (const JournalRecord& r : records) {
+  for (JournalRecord& r : records) {
     const std::size_t body_size = kBodyFixedBytes + r.payload->size();
+    r.segment = segment_;
+    r.payload_offset = size_ + buffer_.size() + kRecordPayloadOffset;
     const std::size_t start = buffer_.size();
     put_u32(buffer_, static_cast<std::uint32_t>(body_size));
     put_u64(buffer_, 0);  // checksum, filled in below
@@ -237,6 +288,8 @@ Result<std::vector<JournalRecord>> PushJournal::read_all() const {
     r.expires_at_ms = get_u64(p + 16);
     p += 24;
     r.payload = std::make_shared<const Bytes>(p, body + body_size);
+    r.segment = segment_;
+    r.payload_offset = at + kRecordPayloadOffset;
     records.push_back(std::move(r));
     at += kRecordHeaderBytes + body_size;
   }

@@ -1,4 +1,5 @@
-// PushJournal: the append-only file on the relay's durable push path (private to relay/src/store).
+// PushJournal: one append-only segment file on the relay's durable push path (private to
+// relay/src/store).
 //
 // Why it exists: a PUSH_ACK must not be sent before the blob is durable, and a SQLite B-tree
 // commit per batch of ~64 pushes dirties one table leaf and one random index leaf per push (~27 KB
@@ -13,6 +14,15 @@
 //           expires_at_ms (u64) payload (the rest)
 // The checksum is SipHash-2-4 (libsodium crypto_shorthash) of the body, keyed with the epoch:
 // a torn or stale record fails it, and so does a record of another database.
+//
+// Segments: the journal is a numbered series of these files, <db>-seg-<number> (segment_path_for).
+// The writer appends to the newest; once it holds journal_clear_bytes the next is started. A
+// segment is not emptied once SQLite has its records: SQLite's rows point at their payloads in it
+// (JournalRecord::segment, payload_offset), so a payload is written once, here, and never copied
+// into SQLite's B-tree, WAL and checkpoint (docs/benchmarks.md). A segment is deleted once no row
+// points into it (sqlite_writer.h says when, and how sparse ones are compacted).
+// The two files of the earlier format (<db>-pushlog, <db>-pushlog2) are read once, replayed into
+// SQLite with their payloads inline, and deleted.
 //
 // Reading stops at the first record that is short or fails its checksum: only an append that
 // never completed (so was never acknowledged) can leave one, and it is always the last.
@@ -43,7 +53,16 @@ struct JournalRecord {
   std::uint64_t timestamp_ms = 0;
   std::uint64_t expires_at_ms = 0;
   std::shared_ptr<const Bytes> payload;  // shared with readers of the tail; never null
+  // Where the payload lies on disk: the segment's number and the payload's offset in that file
+  // (set by append() and read_all(); 0 for the earlier format's files, whose payloads SQLite
+  // stores inline).
+  std::uint64_t segment = 0;
+  std::uint64_t payload_offset = 0;
 };
+
+// Offsets inside a record, from its first byte: the body's blob id and the payload.
+inline constexpr std::size_t kRecordBlobIdOffset = 4 + 8 + 32;
+inline constexpr std::size_t kRecordPayloadOffset = 4 + 8 + 32 + 16 + 32 + 3 * 8;
 
 class PushJournal {
  public:
@@ -51,7 +70,10 @@ class PushJournal {
   // exclusive) for as long as it is open: a second relay on the same database is refused. A file
   // that holds records of another epoch is refused (they belong to a database that is not this
   // one); an empty one is taken over.
-  static Result<PushJournal> open(const std::string& path, std::uint64_t epoch, bool sync);
+  // `segment`: the file's number, stamped on the records it appends and reads (0: a file of the
+  // earlier format).
+  static Result<PushJournal> open(const std::string& path, std::uint64_t epoch, bool sync,
+                                  std::uint64_t segment = 0);
 
   PushJournal(PushJournal&& other) noexcept;
   PushJournal& operator=(PushJournal&& other) noexcept;
@@ -62,9 +84,10 @@ class PushJournal {
   // Every intact record, in the order written.
   Result<std::vector<JournalRecord>> read_all() const;
 
-  // Writes the records with one write call, then fdatasync when `sync`. STORAGE_FULL when the
-  // disk is full, INTERNAL for other faults; either way the file is as it was before.
-  Status append(std::span<const JournalRecord> records);
+  // Writes the records with one write call, then fdatasync when `sync`, and sets each record's
+  // segment and payload_offset. STORAGE_FULL when the disk is full, INTERNAL for other faults;
+  // either way the file is as it was before.
+  Status append(std::span<JournalRecord> records);
 
   // Drops every record (after they all reached SQLite).
   Status clear();
@@ -73,6 +96,7 @@ class PushJournal {
   void remove();
 
   std::uint64_t size_bytes() const noexcept { return size_; }
+  std::uint64_t segment() const noexcept { return segment_; }
   bool has_records() const noexcept;
   const std::string& path() const noexcept { return path_; }
 
@@ -85,13 +109,20 @@ class PushJournal {
   std::uint64_t epoch_ = 0;
   bool sync_ = true;
   std::uint64_t size_ = 0;
+  std::uint64_t segment_ = 0;
   bool broken_ = false;  // a failed append could not be cut back: refuse appends until clear()
   std::vector<std::uint8_t> buffer_;  // reused between appends
 };
 
-// The journal's two files next to a database file: the writer appends to one while the other
-// keeps older records until SQLite has them all (see sqlite_writer.h).
+// The earlier format's two files next to a database file (read once, then deleted).
 std::string journal_path_for(const std::string& database_path);
 std::string second_journal_path_for(const std::string& database_path);
+
+// Segment `number` of a database file: <db>-seg-<number, 10 digits>.
+std::string segment_path_for(const std::string& database_path, std::uint64_t number);
+// The numbers of the database's segment files, ascending.
+Result<std::vector<std::uint64_t>> list_segments(const std::string& database_path);
+// fsync of the directory holding `path`, so a file just created there survives power loss.
+Status sync_parent_directory(const std::string& path);
 
 }  // namespace blindsync::relay::sqlite

@@ -41,6 +41,22 @@
 //   The cursor up to which drop-acked cleanup already removed the group's blobs, so each run only
 //   looks at groups whose minimum watermark moved.
 //
+// Design (migration 3):
+//
+// blobs.segment, blobs.segment_offset, blobs.payload_size
+//   Where a row's payload lies: in the push journal's segment file `segment` at `segment_offset`
+//   (push_journal.h), `payload_size` bytes, with `payload` empty; or, with segment 0, inline in
+//   `payload` (rows of earlier versions, and rows compaction moved out of a sparse segment).
+//   A payload in SQLite was written three times (the B-tree, the WAL, the checkpoint) after the
+//   journal; in a segment it is written once (docs/benchmarks.md).
+//   blobs_by_segment finds a segment's rows for compaction; it only holds rows in segments.
+// segments(number, live_blobs, live_bytes)
+//   How many rows point into each segment, and their payload bytes: a segment with none left is
+//   deleted, one mostly dead is compacted (its live payloads moved inline). Kept in the same
+//   transactions as the rows.
+// meta 'replay_from'
+//   The first segment that may hold records SQLite lacks: a start replays it and the ones after.
+//
 // Migrations are only ever appended to kMigrations; an applied migration is never edited, and the
 // database is never dropped and recreated.
 #include "store/sqlite_schema.h"
@@ -99,6 +115,21 @@ CREATE TABLE devices (
 ALTER TABLE groups ADD COLUMN ack_dropped_through INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+constexpr const char* kMigration3 = R"sql(
+ALTER TABLE blobs ADD COLUMN segment INTEGER NOT NULL DEFAULT 0 CHECK (segment >= 0);
+ALTER TABLE blobs ADD COLUMN segment_offset INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE blobs ADD COLUMN payload_size INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX blobs_by_segment ON blobs (segment) WHERE segment <> 0;
+
+CREATE TABLE segments (
+  number     INTEGER PRIMARY KEY CHECK (number > 0),
+  live_blobs INTEGER NOT NULL DEFAULT 0,
+  live_bytes INTEGER NOT NULL DEFAULT 0
+);
+
+INSERT INTO meta (key, value) VALUES ('replay_from', 1);
+)sql";
+
 // Random, never zero (0 reads as "no epoch" to a client that has not met this relay yet).
 std::uint64_t make_epoch() {
   std::random_device device;  // getrandom(2) on Linux/libstdc++
@@ -122,6 +153,8 @@ Status apply_migration_1(Database& db) {
 
 Status apply_migration_2(Database& db) { return db.exec(kMigration2); }
 
+Status apply_migration_3(Database& db) { return db.exec(kMigration3); }
+
 struct Migration {
   int version;
   Status (*apply)(Database&);
@@ -130,6 +163,7 @@ struct Migration {
 constexpr std::array kMigrations{
     Migration{1, &apply_migration_1},
     Migration{2, &apply_migration_2},
+    Migration{3, &apply_migration_3},
 };
 
 Status apply_one(Database& db, const Migration& migration) {

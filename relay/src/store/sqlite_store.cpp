@@ -36,6 +36,7 @@
 
 #include "store/sqlite_db.h"
 #include "store/sqlite_schema.h"
+#include "store/segment_files.h"
 #include "store/sqlite_writer.h"
 #include "store/store.h"
 #include "store/wal_checkpointer.h"
@@ -55,6 +56,8 @@ using sqlite::WriteOp;
 using sqlite::to_sql_int;
 
 constexpr std::size_t kMaxIdleReaders = 8;
+// Reads of a page whose segment was deleted under it (each from a newer snapshot).
+constexpr int kPullAttempts = 3;
 
 
 // A read connection and its statements.
@@ -96,7 +99,7 @@ Result<std::unique_ptr<ReaderConnection>> open_reader(const std::string& path) {
   // Range scan of the table b-tree through the packed key; expired rows are filtered, not
   // counted against the limit. ?4 is limit + 1 so that has_more needs no second query.
   prepare_into(d,
-               "SELECT key, blob_id, sender_id, timestamp_ms, payload FROM blobs "
+               "SELECT key, blob_id, sender_id, timestamp_ms, payload, segment, segment_offset, payload_size FROM blobs "
                "WHERE key > ?1 AND key <= ?2 AND expires_at_ms > ?3 ORDER BY key LIMIT ?4",
                conn->select_blobs, st);
   prepare_into(d, "SELECT count(*), coalesce(sum(blob_count), 0), coalesce(sum(bytes_used), 0) FROM groups",
@@ -157,6 +160,7 @@ class SqliteStore final : public Store {
         epoch_(epoch),
         writer_(std::move(writer)),
         pending_(writer_->pending()),
+        segment_files_(writer_->segment_files()),
         checkpointer_(std::move(checkpointer)) {
     idle_readers_.push_back(std::move(first_reader));
     checkpointer_->attach(writer_->db().get());
@@ -213,54 +217,12 @@ class SqliteStore final : public Store {
 
   Result<PullPage> pull(const GroupId& group, Cursor after_cursor, std::uint32_t limit, std::uint64_t now_ms,
                         std::size_t max_bytes) override {
-    auto lease = acquire_reader();
-    if (!lease) return lease.error();
-    ReaderConnection& r = *lease->conn;
-
-    // The pending blobs first, SQLite second: a blob applied in between is then in both (and
-    // taken once), never in neither. limit + 1 so that has_more needs nothing else.
-    const auto tail = pending_->collect(group, after_cursor, std::size_t{limit} + 1, now_ms);
-
-    // One read transaction, so max_cursor and the blobs come from the same snapshot.
-    ReadTransaction tx(r);
-    if (auto st = tx.begin(); !st) return st;
-    StatementReset group_reset(r.select_group);
-    StatementReset blobs_reset(r.select_blobs);
-
-    PullPage page;
-    r.select_group.bind_blob(1, group.view());
-    const int group_rc = r.select_group.step();
-    if (group_rc == SQLITE_DONE) return page;  // unknown group: empty, max_cursor 0
-    if (group_rc != SQLITE_ROW) return r.db.error(group_rc, "pull: group lookup", Code::kInternal);
-    const std::int64_t ref = r.select_group.column_int64(0);
-    page.max_cursor = static_cast<Cursor>(r.select_group.column_int64(1));
-    if (after_cursor >= static_cast<Cursor>(sqlite::kMaxCursor)) return page;
-
-    r.select_blobs.bind_int64(1, sqlite::blob_key(ref, static_cast<std::int64_t>(after_cursor)));
-    r.select_blobs.bind_int64(2, sqlite::blob_key(ref, sqlite::kMaxCursor));
-    r.select_blobs.bind_int64(3, to_sql_int(now_ms));
-    r.select_blobs.bind_int64(4, static_cast<std::int64_t>(limit) + 1);
-    page.blobs.reserve(std::min<std::size_t>(limit, 256));
-    std::size_t used = 0;
-    int rc = SQLITE_ROW;
-    while ((rc = r.select_blobs.step()) == SQLITE_ROW) {
-      const ByteView payload = r.select_blobs.column_blob(4);
-      if (!fits_in_page(page, limit, max_bytes, used, payload.size())) break;
-      PulledBlob blob;
-      auto blob_id = BlobId::from_bytes(r.select_blobs.column_blob(1));
-      auto sender = DeviceId::from_bytes(r.select_blobs.column_blob(2));
-      if (!blob_id || !sender) return Status(Code::kInternal, "pull: malformed blob row");
-      blob.blob_id = *blob_id;
-      blob.sender_id = *sender;
-      blob.cursor = sqlite::cursor_of_key(r.select_blobs.column_int64(0));
-      blob.timestamp = static_cast<std::uint64_t>(r.select_blobs.column_int64(3));
-      blob.payload.assign(payload.begin(), payload.end());
-      page.blobs.push_back(std::move(blob));
+    // A segment deleted after this pull's snapshot was taken (cleanup moved or dropped its rows)
+    // is NOT_FOUND: a newer snapshot no longer points there.
+    for (int attempt = 1;; ++attempt) {
+      auto page = pull_once(group, after_cursor, limit, now_ms, max_bytes);
+      if (page || page.error().code() != Code::kNotFound || attempt == kPullAttempts) return page;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return r.db.error(rc, "pull: read blobs", Code::kInternal);
-    page.max_cursor = std::max(page.max_cursor, tail.max_cursor);
-    if (!page.has_more) append_pending(page, tail.blobs, limit, max_bytes, used);
-    return page;
   }
 
   Result<Cursor> max_cursor(const GroupId& group) override {
@@ -470,6 +432,72 @@ class SqliteStore final : public Store {
     }
   }
 
+  Result<PullPage> pull_once(const GroupId& group, Cursor after_cursor, std::uint32_t limit, std::uint64_t now_ms,
+                             std::size_t max_bytes) {
+    auto lease = acquire_reader();
+    if (!lease) return lease.error();
+    ReaderConnection& r = *lease->conn;
+
+    // The pending blobs first, SQLite second: a blob applied in between is then in both (and
+    // taken once), never in neither. limit + 1 so that has_more needs nothing else.
+    const auto tail = pending_->collect(group, after_cursor, std::size_t{limit} + 1, now_ms);
+
+    // One read transaction, so max_cursor and the blobs come from the same snapshot.
+    ReadTransaction tx(r);
+    if (auto st = tx.begin(); !st) return st;
+    StatementReset group_reset(r.select_group);
+    StatementReset blobs_reset(r.select_blobs);
+
+    PullPage page;
+    r.select_group.bind_blob(1, group.view());
+    const int group_rc = r.select_group.step();
+    if (group_rc == SQLITE_DONE) return page;  // unknown group: empty, max_cursor 0
+    if (group_rc != SQLITE_ROW) return r.db.error(group_rc, "pull: group lookup", Code::kInternal);
+    const std::int64_t ref = r.select_group.column_int64(0);
+    page.max_cursor = static_cast<Cursor>(r.select_group.column_int64(1));
+    if (after_cursor >= static_cast<Cursor>(sqlite::kMaxCursor)) return page;
+
+    r.select_blobs.bind_int64(1, sqlite::blob_key(ref, static_cast<std::int64_t>(after_cursor)));
+    r.select_blobs.bind_int64(2, sqlite::blob_key(ref, sqlite::kMaxCursor));
+    r.select_blobs.bind_int64(3, to_sql_int(now_ms));
+    r.select_blobs.bind_int64(4, static_cast<std::int64_t>(limit) + 1);
+    page.blobs.reserve(std::min<std::size_t>(limit, 256));
+    std::vector<sqlite::PayloadRead> reads;
+    std::vector<std::size_t> read_blobs;  // the page's index of each read's blob
+    std::size_t used = 0;
+    int rc = SQLITE_ROW;
+    while ((rc = r.select_blobs.step()) == SQLITE_ROW) {
+      const ByteView inline_payload = r.select_blobs.column_blob(4);
+      const std::int64_t segment = r.select_blobs.column_int64(5);
+      const std::size_t size = segment == 0 ? inline_payload.size()
+                                            : static_cast<std::size_t>(r.select_blobs.column_int64(7));
+      if (!fits_in_page(page, limit, max_bytes, used, size)) break;
+      PulledBlob blob;
+      auto blob_id = BlobId::from_bytes(r.select_blobs.column_blob(1));
+      auto sender = DeviceId::from_bytes(r.select_blobs.column_blob(2));
+      if (!blob_id || !sender) return Status(Code::kInternal, "pull: malformed blob row");
+      blob.blob_id = *blob_id;
+      blob.sender_id = *sender;
+      blob.cursor = sqlite::cursor_of_key(r.select_blobs.column_int64(0));
+      blob.timestamp = static_cast<std::uint64_t>(r.select_blobs.column_int64(3));
+      if (segment == 0) {
+        blob.payload.assign(inline_payload.begin(), inline_payload.end());
+      } else {
+        reads.push_back(sqlite::PayloadRead{static_cast<std::uint64_t>(segment),
+                                            static_cast<std::uint64_t>(r.select_blobs.column_int64(6)), size,
+                                            *blob_id, nullptr});
+        read_blobs.push_back(page.blobs.size());
+      }
+      page.blobs.push_back(std::move(blob));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return r.db.error(rc, "pull: read blobs", Code::kInternal);
+    for (std::size_t i = 0; i < reads.size(); ++i) reads[i].out = &page.blobs[read_blobs[i]].payload;
+    if (auto st = segment_files_->read(reads); !st) return st;
+    page.max_cursor = std::max(page.max_cursor, tail.max_cursor);
+    if (!page.has_more) append_pending(page, tail.blobs, limit, max_bytes, used);
+    return page;
+  }
+
   // Whether one more blob of `payload_bytes` fits the page (count and byte budget); if so its
   // cost is added to `used`, if not has_more is set. The byte budget never lets a page hold more
   // than max_bytes of payload (plus overhead), but at least one blob, so a page always makes
@@ -617,6 +645,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<SqliteWriter> writer_;  // used only by the writer thread, then by close()
   // Acknowledged blobs not yet in SQLite; every read merges them in.
   const std::shared_ptr<const sqlite::PendingBlobs> pending_;
+  const std::shared_ptr<sqlite::SegmentFiles> segment_files_;
   std::unique_ptr<WalCheckpointer> checkpointer_;
   std::thread thread_;
   std::thread applier_;

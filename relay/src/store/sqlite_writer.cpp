@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,10 @@ namespace {
 constexpr int kMaxAckRangesPerRun = 10'000;
 // Groups whose acknowledged blobs one cleanup transaction may visit.
 constexpr std::size_t kMaxRangesPerTransaction = 256;
+
+// A row's payload size, wherever the payload lies (sqlite_schema.cpp, migration 3). length() of
+// a blob column reads its size from the record header, not the payload's pages.
+#define BLOB_PAYLOAD_SIZE "CASE segment WHEN 0 THEN length(payload) ELSE payload_size END"
 
 void prepare_into(Database& db, const char* sql, Statement& out, Status& status) {
   if (!status) return;
@@ -102,16 +107,29 @@ void fail_op(WriteOp& op, const Status& status) {
 
 
 SqliteWriter::SqliteWriter() : s_(std::make_unique<Statements>()) {}
-SqliteWriter::~SqliteWriter() = default;
+SqliteWriter::~SqliteWriter() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
 
 Database& SqliteWriter::db() noexcept { return s_->db; }
 
 Result<std::unique_ptr<SqliteWriter>> SqliteWriter::open(const StoreOptions& options) {
   if (auto created = create_private_file(options.path); !created) return created;
+  std::unique_ptr<SqliteWriter> writer(new SqliteWriter());
+  // One relay per database: a second one would hand out the same cursors and append to the same
+  // segments. SQLite's own locks serialise writes but cannot see the cursors held in memory.
+  const std::string lock_path = options.path + "-lock";
+  writer->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (writer->lock_fd_ < 0) {
+    return Status(Code::kStorageError, "cannot create '" + lock_path + "': " + std::strerror(errno));
+  }
+  if (::flock(writer->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Status(Code::kStorageError, "'" + options.path + "' is in use by another relay process on the same database");
+  }
   auto db = Database::open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!db) return db.error();
-  std::unique_ptr<SqliteWriter> writer(new SqliteWriter());
   writer->options_ = options;
+  writer->segment_files_ = std::make_shared<SegmentFiles>(options.path);
   Statements& s = *writer->s_;
   s.db = std::move(*db);
   Database& d = s.db;
@@ -123,7 +141,7 @@ Result<std::unique_ptr<SqliteWriter>> SqliteWriter::open(const StoreOptions& opt
   // The cleanup's work list lives in memory on this connection only.
   if (auto st = d.exec("PRAGMA temp_store = MEMORY"); !st) return st;
   if (auto st = d.exec("CREATE TEMP TABLE IF NOT EXISTS doomed (key INTEGER PRIMARY KEY, group_ref INTEGER NOT NULL, "
-                       "size INTEGER NOT NULL)");
+                       "size INTEGER NOT NULL, segment INTEGER NOT NULL)");
       !st) {
     return st;
   }
@@ -134,8 +152,9 @@ Result<std::unique_ptr<SqliteWriter>> SqliteWriter::open(const StoreOptions& opt
   prepare_into(d, "SELECT id, max_cursor, bytes_used FROM groups WHERE group_id = ?1", s.select_group, st);
   prepare_into(d, "INSERT INTO groups (group_id, created_at_ms) VALUES (?1, ?2)", s.insert_group, st);
   prepare_into(d,
-               "INSERT INTO blobs (key, group_ref, blob_id, sender_id, timestamp_ms, expires_at_ms, payload) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (group_ref, blob_id) DO NOTHING",
+               "INSERT INTO blobs (key, group_ref, blob_id, sender_id, timestamp_ms, expires_at_ms, payload, segment, "
+               "segment_offset, payload_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+               "ON CONFLICT (group_ref, blob_id) DO NOTHING",
                s.insert_blob, st);
   prepare_into(d, "SELECT key, timestamp_ms FROM blobs WHERE group_ref = ?1 AND blob_id = ?2", s.select_duplicate, st);
   // The last entry of the group's part of the UNIQUE(group_ref, blob_id) index: one seek.
@@ -156,21 +175,21 @@ Result<std::unique_ptr<SqliteWriter>> SqliteWriter::open(const StoreOptions& opt
                "UPDATE devices SET acked_cursor = max(acked_cursor, ?3), last_seen_ms = max(last_seen_ms, ?4) "
                "WHERE group_ref = ?1 AND device_id = ?2",
                s.ack_device, st);
-  // length() of a blob column reads its size from the record header, not the payload's pages.
-  prepare_into(d, "SELECT key, sender_id, length(payload) FROM blobs WHERE group_ref = ?1 AND blob_id = ?2",
+  prepare_into(d,
+               "SELECT key, sender_id, " BLOB_PAYLOAD_SIZE ", segment FROM blobs WHERE group_ref = ?1 AND blob_id = ?2",
                s.select_blob_owner, st);
   prepare_into(d, "DELETE FROM blobs WHERE key = ?1", s.delete_blob, st);
   prepare_into(d, "UPDATE groups SET bytes_used = bytes_used - ?2, blob_count = blob_count - ?3 WHERE id = ?1",
                s.subtract_group, st);
   prepare_into(d, "DELETE FROM temp.doomed", s.clear_doomed, st);
   prepare_into(d,
-               "INSERT INTO temp.doomed (key, group_ref, size) SELECT key, group_ref, length(payload) FROM main.blobs "
-               "WHERE expires_at_ms <= ?1 ORDER BY expires_at_ms LIMIT ?2",
+               "INSERT INTO temp.doomed (key, group_ref, size, segment) SELECT key, group_ref, " BLOB_PAYLOAD_SIZE
+               ", segment FROM main.blobs WHERE expires_at_ms <= ?1 ORDER BY expires_at_ms LIMIT ?2",
                s.fill_expired, st);
   // A range of the packed key is a range of one group's cursors: a scan of the table b-tree.
   prepare_into(d,
-               "INSERT INTO temp.doomed (key, group_ref, size) SELECT key, group_ref, length(payload) FROM main.blobs "
-               "WHERE key > ?1 AND key <= ?2 ORDER BY key LIMIT ?3",
+               "INSERT INTO temp.doomed (key, group_ref, size, segment) SELECT key, group_ref, " BLOB_PAYLOAD_SIZE
+               ", segment FROM main.blobs WHERE key > ?1 AND key <= ?2 ORDER BY key LIMIT ?3",
                s.fill_range, st);
   prepare_into(d, "SELECT count(*), coalesce(sum(size), 0) FROM temp.doomed", s.doomed_totals, st);
   prepare_into(d,
@@ -178,6 +197,11 @@ Result<std::unique_ptr<SqliteWriter>> SqliteWriter::open(const StoreOptions& opt
                "FROM (SELECT group_ref, sum(size) AS bytes, count(*) AS n FROM temp.doomed GROUP BY group_ref) AS t "
                "WHERE groups.id = t.group_ref",
                s.subtract_doomed, st);
+  prepare_into(d,
+               "UPDATE segments SET live_blobs = live_blobs - t.n, live_bytes = live_bytes - t.bytes "
+               "FROM (SELECT segment, sum(size) AS bytes, count(*) AS n FROM temp.doomed WHERE segment <> 0 "
+               "GROUP BY segment) AS t WHERE segments.number = t.segment",
+               s.subtract_doomed_segments, st);
   prepare_into(d, "DELETE FROM main.blobs WHERE key IN (SELECT key FROM temp.doomed)", s.delete_doomed, st);
   prepare_into(d,
                "SELECT g.id, g.ack_dropped_through, min(d.acked_cursor) FROM main.groups AS g "
@@ -197,11 +221,28 @@ Result<std::unique_ptr<SqliteWriter>> SqliteWriter::open(const StoreOptions& opt
                "DELETE FROM groups WHERE id IN (SELECT g.id FROM groups AS g WHERE g.max_cursor = 0 AND "
                "NOT EXISTS (SELECT 1 FROM devices AS d WHERE d.group_ref = g.id) LIMIT ?1)",
                s.delete_empty_groups, st);
+  prepare_into(d,
+               "INSERT INTO segments (number, live_blobs, live_bytes) VALUES (?1, ?2, ?3) ON CONFLICT (number) "
+               "DO UPDATE SET live_blobs = live_blobs + ?2, live_bytes = live_bytes + ?3",
+               s.add_to_segment, st);
+  prepare_into(d, "UPDATE segments SET live_blobs = live_blobs - ?2, live_bytes = live_bytes - ?3 WHERE number = ?1",
+               s.subtract_from_segment, st);
+  prepare_into(d, "UPDATE meta SET value = ?1 WHERE key = 'replay_from'", s.set_replay_from, st);
+  prepare_into(d, "SELECT number, live_blobs, live_bytes FROM segments WHERE number < ?1 ORDER BY number",
+               s.select_segments, st);
+  prepare_into(d, "DELETE FROM segments WHERE number = ?1", s.delete_segment, st);
+  prepare_into(d,
+               "SELECT key, blob_id, segment_offset, payload_size FROM blobs WHERE segment = ?1 ORDER BY segment_offset "
+               "LIMIT ?2",
+               s.select_segment_rows, st);
+  prepare_into(d, "UPDATE blobs SET payload = ?2, segment = 0, segment_offset = 0, payload_size = 0 WHERE key = ?1",
+               s.inline_payload, st);
   if (!st) return st;
 
   auto epoch = read_epoch(d);
   if (!epoch) return epoch.error();
-  if (auto replayed = writer->replay_journal(*epoch); !replayed) return replayed;
+  writer->epoch_ = *epoch;
+  if (auto replayed = writer->replay_journal(); !replayed) return replayed;
   writer->journal_bytes_.store(writer->journal_->size_bytes(), std::memory_order_relaxed);
 
   auto groups = d.query_int64("SELECT count(*) FROM groups");
@@ -388,6 +429,7 @@ class BatchRunner {
     }
     std::int64_t key = 0;
     std::int64_t size = 0;
+    std::int64_t segment = 0;
     {
       StatementReset reset(s_.select_blob_owner);
       s_.select_blob_owner.bind_int64(1, g->ref);
@@ -407,6 +449,14 @@ class BatchRunner {
       }
       key = s_.select_blob_owner.column_int64(0);
       size = s_.select_blob_owner.column_int64(2);
+      segment = s_.select_blob_owner.column_int64(3);
+    }
+    if (segment != 0) {
+      StatementReset reset(s_.subtract_from_segment);
+      s_.subtract_from_segment.bind_int64(1, segment);
+      s_.subtract_from_segment.bind_int64(2, 1);
+      s_.subtract_from_segment.bind_int64(3, size);
+      if (int rc = s_.subtract_from_segment.step(); rc != SQLITE_DONE) return fail(rc, "update segment");
     }
     {
       StatementReset reset(s_.delete_blob);
@@ -520,7 +570,7 @@ Result<std::pair<std::int64_t, std::int64_t>> remove_doomed(SqliteWriter::Statem
     bytes = s.doomed_totals.column_int64(1);
   }
   if (n == 0) return std::pair{n, bytes};
-  for (Statement* stmt : {&s.subtract_doomed, &s.delete_doomed, &s.clear_doomed}) {
+  for (Statement* stmt : {&s.subtract_doomed, &s.subtract_doomed_segments, &s.delete_doomed, &s.clear_doomed}) {
     StatementReset reset(*stmt);
     if (int rc = stmt->step(); rc != SQLITE_DONE) return s.db.error(rc, "cleanup delete", write_failure_code(rc));
   }
@@ -729,6 +779,16 @@ bool SqliteWriter::cleanup_step(CleanupJob& job, Status& status) {
         return false;
       }
       case Phase::kVacuum: {
+        if (!job.segments_done) {
+          ++job.report.transactions;
+          auto more = segment_cleanup_step();
+          if (!more) {
+            status = more.error();
+            return true;
+          }
+          job.segments_done = !*more;
+          return false;
+        }
         auto freelist = s.db.query_int64("PRAGMA freelist_count");
         if (!freelist) {
           status = Status(Code::kInternal, freelist.error().message());

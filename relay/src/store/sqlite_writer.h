@@ -9,16 +9,20 @@
 // oldest waited apply_delay_ms; everything before a DELETE of a pending blob, before cleanup, at
 // close). The store runs it on its applier thread, so acks never wait behind an apply.
 //
-// The journal is two files, so that it can be emptied without stopping the pushes. Once the one
-// being appended to holds journal_clear_bytes, the writer switches to the other (if that one is
-// empty) and notes each pending group's highest cursor. The applier empties the retired file once
-// every one of those groups was applied through that cursor, holding no lock the writer waits
-// for. (With one file, emptying it needed everything pending applied while pushes waited: a
-// stop of 20-125 ms every 16 MiB under W1, docs/benchmarks.md.) Should the applier fall behind
-// (past halfway to journal_max_bytes), the applier stands aside and the writer applies a small
-// batch itself before each run of pushes; at journal_max_bytes pushes wait for a full apply that
-// empties both.
-// open() replays both files after a crash.
+// The journal is a series of segment files (push_journal.h) whose records stay once applied:
+// SQLite's rows point at the payloads in them. Once the segment being appended to holds
+// journal_clear_bytes, the writer starts the next and notes each pending group's highest cursor;
+// once every one of those groups is applied through that cursor, the sealed segment holds nothing
+// SQLite lacks and meta 'replay_from' moves past it. Should the applier fall behind (past halfway
+// to journal_max_bytes of unapplied segments), the applier stands aside and the writer applies a
+// small batch itself before each run of pushes; at journal_max_bytes pushes wait for a full apply.
+// open() replays the segments from 'replay_from' on (and the earlier format's two files) after a
+// crash.
+//
+// Segments are deleted by cleanup once no row points into them (segments.live_blobs = 0), after
+// a synced commit, so no durable row can point at a missing file. A segment less than a quarter
+// live is compacted first: cleanup moves its live payloads inline into their rows, a batch per
+// transaction, so disk use stays bounded by live data whatever the mix of lifetimes.
 //
 // Other writes run in ONE transaction per batch. Refusals that concern one request (a quota, NOT_BLOB_OWNER, a
 // full group) are that request's result and the rest of the batch commits; any SQLite error rolls
@@ -32,12 +36,12 @@
 // Thread-safety: one thread (the store's writer) calls write_batch(), cleanup_step(),
 // close_journal() and checkpoint_truncate(); apply_pending(), apply_deadline() and apply_due() may
 // be called from one more thread (the store's applier); set_limits() and the counters from any.
-// Three locks, always taken in this order: journal_mutex_ (the active journal file, and adding to
-// the pending blobs behind it), sql_mutex_ (the connection and its statements, and removing
-// pending blobs) and retired_mutex_ (the retired journal file and what it waits for). A push run
-// takes sql_mutex_ only on a group-cache miss or a retry lookup, journal_mutex_ to append, and
-// retired_mutex_ only with try_lock, to switch files. An apply holds sql_mutex_ (and briefly
-// retired_mutex_); it takes journal_mutex_ only when it must empty everything (`everything`).
+// Three locks, always taken in this order: journal_mutex_ (the active segment, and adding to the
+// pending blobs behind it), sql_mutex_ (the connection and its statements, and removing pending
+// blobs) and sealed_mutex_ (the sealed segments SQLite lacks records of, and what they wait for).
+// A push run takes sql_mutex_ only on a group-cache miss or a retry lookup, journal_mutex_ to
+// append, and sealed_mutex_ briefly to seal a segment. An apply holds sql_mutex_ (and briefly
+// sealed_mutex_); it takes journal_mutex_ only when it must apply everything (`everything`).
 #pragma once
 
 #include <atomic>
@@ -51,11 +55,13 @@
 #include <vector>
 
 #include <chrono>
+#include <deque>
 #include <span>
 #include <unordered_map>
 
 #include "store/pending_blobs.h"
 #include "store/push_journal.h"
+#include "store/segment_files.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
 #include "store/wal_checkpointer.h"
@@ -116,6 +122,7 @@ struct CleanupJob {
   std::size_t next_range = 0;
   std::uint64_t last_freelist = 0;
   bool expired_retried = false;  // the expiry pass ran again for blobs applied late
+  bool segments_done = false;    // dead segments deleted, sparse ones compacted
   CleanupReport report;
 };
 
@@ -137,6 +144,8 @@ class SqliteWriter {
 
   // Blobs acknowledged but not yet in SQLite (shared with the store's readers).
   const std::shared_ptr<PendingBlobs>& pending() const noexcept { return pending_; }
+  // The segment files, for the store's readers to read payloads from.
+  const std::shared_ptr<SegmentFiles>& segment_files() const noexcept { return segment_files_; }
   // When the pending blobs should next be applied (nullopt: nothing pending).
   std::optional<std::chrono::steady_clock::time_point> apply_deadline() const;
   // True when enough is pending (or the journal should be emptied), or the deadline passed.
@@ -146,7 +155,8 @@ class SqliteWriter {
   // apply_max_blobs. On failure the blobs stay pending (and journaled), and new pushes are
   // refused with the error until an apply succeeds. Takes the writer's locks itself.
   Status apply_pending(bool everything);
-  // At close: applies what is pending and deletes the journal (kept when the apply fails).
+  // At close: applies what is pending and notes that no segment needs a replay (when the apply
+  // fails, the next start replays them).
   void close_journal();
 
   // Runs one transaction of the job. Returns true when the job is finished (or failed: the error
@@ -195,7 +205,14 @@ class SqliteWriter {
   // error); nullopt for a new blob.
   std::optional<Result<PushResult>> find_retry(const PushRequest& req, const CachedGroup& group,
                                                const std::vector<JournalRecord>& batch);
-  Status replay_journal(std::uint64_t epoch);
+  Status replay_journal();
+  // Creates segment `number` (and makes its directory entry durable).
+  Result<PushJournal> create_segment(std::uint64_t number);
+  // Deletes the segment files no row points into, below replay_from (at open: what a crash left).
+  Status remove_unreferenced_segments(const std::vector<std::uint64_t>& numbers);
+  // One cleanup transaction on segments: deletes dead ones or compacts a batch of a sparse one.
+  // Returns false once there is nothing left to do.
+  Result<bool> segment_cleanup_step();
   // apply_pending with sql_mutex_ held, and journal_mutex_ too when `holding_journal` (then no
   // push can come in: everything is applied and the journal emptied when due).
   // max_blobs: about how many blobs one transaction carries (apply_max_blobs unless given).
@@ -204,17 +221,18 @@ class SqliteWriter {
   // relaxed sync would do. Requires sql_mutex_.
   Status apply_groups(const std::vector<GroupId>& groups, bool durable);
   Status apply_refusal() const;
-  // Makes the applies committed without an fsync durable (before the journal is emptied).
-  Status sync_applied();
-  // Empties both journal files (everything is in SQLite). Called with journal_mutex_ and
-  // sql_mutex_ held; takes retired_mutex_.
-  Status clear_journal();
-  // Writer, under journal_mutex_: switches to the other file when the active one is full and the
-  // other is empty.
-  void retire_journal_locked();
-  // Applier, under sql_mutex_: notes what was applied; empties the retired file once it holds
-  // nothing SQLite lacks.
-  void release_retired(const std::vector<std::pair<GroupId, Cursor>>& applied);
+  // Makes every commit so far durable, relaxed ones too (before a segment file is deleted, or at
+  // close). Requires sql_mutex_.
+  Status sync_commits();
+  // Writer, under journal_mutex_: starts the next segment (the active one is full).
+  void seal_active_locked();
+  // Applier, under sql_mutex_: notes what was applied; moves replay_from past the sealed segments
+  // that hold nothing SQLite lacks.
+  void release_sealed(const std::vector<std::pair<GroupId, Cursor>>& applied);
+  Status store_replay_from(std::uint64_t number);
+  std::uint64_t unapplied_bytes() const noexcept {
+    return journal_bytes_.load(std::memory_order_relaxed) + sealed_bytes_.load(std::memory_order_relaxed);
+  }
   bool delete_needs_apply(std::span<WriteOp> ops) const;
 
   std::unique_ptr<Statements> s_;
@@ -230,19 +248,29 @@ class SqliteWriter {
   std::mutex journal_mutex_;
   std::mutex sql_mutex_;
 
-  std::optional<PushJournal> journal_;                // journal_mutex_ (reset under all)
+  int lock_fd_ = -1;  // <db>-lock, flock'ed: one relay per database
+  std::uint64_t epoch_ = 0;
+  std::atomic<std::uint64_t> active_segment_{0};       // journal_'s number (changed under sealed_mutex_ too)
+  std::optional<PushJournal> journal_;                // journal_mutex_ (reset under all): the active segment
   std::atomic<std::uint64_t> journal_bytes_{0};       // its size, for the applier's checks
-  std::mutex retired_mutex_;
-  std::optional<PushJournal> retired_;                // retired_mutex_ (swapped under journal_mutex_ too)
-  // The groups whose records the retired file may hold that SQLite lacks, and through which cursor.
-  std::unordered_map<GroupId, Cursor, FixedIdHash> retired_waits_for_;  // retired_mutex_
-  std::atomic<bool> retired_has_records_{false};      // the applier should run to empty it
+  // A segment the writer moved on from while SQLite lacked some of its records.
+  struct SealedSegment {
+    std::uint64_t number = 0;
+    std::uint64_t bytes = 0;
+    // The groups whose records it may hold that SQLite lacks, and through which cursor.
+    std::unordered_map<GroupId, Cursor, FixedIdHash> waits_for;
+  };
+  std::mutex sealed_mutex_;
+  std::deque<SealedSegment> sealed_;                  // sealed_mutex_, oldest first
+  std::atomic<std::uint64_t> sealed_bytes_{0};        // their sizes: the applier should run
+  std::uint64_t replay_from_ = 1;                     // sql_mutex_: meta 'replay_from' as stored
+  std::shared_ptr<SegmentFiles> segment_files_;
   // Until when the applier stands aside (steady_clock ticks): it fell behind and the writer applies
   // instead. Renewed by every run of pushes while behind, so it lapses when the pushes stop.
   std::atomic<std::chrono::steady_clock::rep> writer_applies_until_{0};
   std::shared_ptr<PendingBlobs> pending_ = std::make_shared<PendingBlobs>();
   std::unordered_map<GroupId, CachedGroup, FixedIdHash> group_cache_;  // writer thread only
-  bool relaxed_commits_ = false;  // sql_mutex_: applies committed without an fsync since the last one with
+  bool relaxed_commits_ = false;  // sql_mutex_: commits without an fsync since the last one with
 
   mutable std::mutex refusal_mutex_;
   Status apply_refusal_;  // set while the last apply failed: new pushes get it

@@ -12,7 +12,10 @@
 // Payload bytes are never logged.
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <utility>
@@ -37,6 +40,9 @@ constexpr auto kWriterApplyLease = std::chrono::milliseconds(100);
 // How long pushes stay refused after an apply failed, before it is tried again.
 constexpr auto kApplyRetryDelay = std::chrono::milliseconds(200);
 
+// A segment whose live payload bytes are less than 1/this of its size is compacted.
+constexpr std::uint64_t kSparseSegmentRatio = 4;
+
 Status step_done(Statement& stmt, Database& db, std::string_view what) {
   StatementReset reset(stmt);
   const int rc = stmt.step();
@@ -54,9 +60,40 @@ Result<bool> insert_blob(SqliteWriter::Statements& s, std::int64_t ref, const Jo
   s.insert_blob.bind_blob(4, r.sender_id.view());
   s.insert_blob.bind_int64(5, to_sql_int(r.timestamp_ms));
   s.insert_blob.bind_int64(6, to_sql_int(r.expires_at_ms));
-  if (int rc = s.insert_blob.bind_blob(7, *r.payload); rc != SQLITE_OK) return s.db.error(rc, "bind payload");
+  if (r.segment == 0) {
+    // The earlier format's files: the payload goes inline.
+    if (int rc = s.insert_blob.bind_blob(7, *r.payload); rc != SQLITE_OK) return s.db.error(rc, "bind payload");
+  } else {
+    sqlite3_bind_zeroblob(s.insert_blob.get(), 7, 0);  // empty, not NULL: the payload is in the segment
+  }
+  s.insert_blob.bind_int64(8, static_cast<std::int64_t>(r.segment));
+  s.insert_blob.bind_int64(9, r.segment == 0 ? 0 : static_cast<std::int64_t>(r.payload_offset));
+  s.insert_blob.bind_int64(10, r.segment == 0 ? 0 : static_cast<std::int64_t>(r.payload->size()));
   if (int rc = s.insert_blob.step(); rc != SQLITE_DONE) return s.db.error(rc, "insert blob", write_failure_code(rc));
   return sqlite3_changes(s.db.get()) == 1;
+}
+
+// Per segment: the rows an apply or replay made point into it, and their payload bytes.
+using SegmentCounts = std::unordered_map<std::uint64_t, std::pair<std::int64_t, std::int64_t>>;
+
+void count_in_segment(SegmentCounts& counts, const JournalRecord& r) {
+  if (r.segment == 0) return;
+  auto& [blobs, bytes] = counts[r.segment];
+  ++blobs;
+  bytes += static_cast<std::int64_t>(r.payload->size());
+}
+
+Status add_to_segments(SqliteWriter::Statements& s, const SegmentCounts& counts) {
+  for (const auto& [segment, count] : counts) {
+    StatementReset reset(s.add_to_segment);
+    s.add_to_segment.bind_int64(1, static_cast<std::int64_t>(segment));
+    s.add_to_segment.bind_int64(2, count.first);
+    s.add_to_segment.bind_int64(3, count.second);
+    if (int rc = s.add_to_segment.step(); rc != SQLITE_DONE) {
+      return s.db.error(rc, "count segment rows", write_failure_code(rc));
+    }
+  }
+  return Status::ok();
 }
 
 Status update_group(SqliteWriter::Statements& s, std::int64_t ref, Cursor max_cursor, std::int64_t bytes,
@@ -174,20 +211,20 @@ std::optional<Result<PushResult>> SqliteWriter::find_retry(const PushRequest& re
 }
 
 void SqliteWriter::keep_journal_bounded() {
-  // The applier empties the retired journal file behind the pushes. When it falls behind (it runs
-  // at a lower priority, and under full load it gets little CPU) past halfway to
-  // journal_max_bytes, it stands aside and the writer applies a small batch itself before each
+  // The applier brings SQLite up to date behind the pushes. When it falls behind (it runs at a
+  // lower priority, and under full load it gets little CPU) past halfway to journal_max_bytes of
+  // unapplied segments, it stands aside and the writer applies a small batch itself before each
   // run of pushes: many short waits instead of one long one for the full apply at
-  // journal_max_bytes, the last resort that bounds the journal (and memory). The writer never
+  // journal_max_bytes, the last resort that bounds the pending blobs (memory). The writer never
   // waits for the applier's lock (that would wait at the applier's low priority): should the
   // applier be mid-apply, it finishes and starts no other while the writer applies.
-  const std::uint64_t active_bytes = journal_bytes_.load(std::memory_order_relaxed);
-  if (active_bytes >= options_.journal_max_bytes) {
+  const std::uint64_t unapplied = unapplied_bytes();
+  if (unapplied >= options_.journal_max_bytes) {
     (void)apply_pending(/*everything=*/true);
     return;
   }
   const std::uint64_t behind_from = options_.journal_clear_bytes / 2 + options_.journal_max_bytes / 2;
-  if (active_bytes < behind_from || !retired_has_records_.load(std::memory_order_relaxed)) return;
+  if (unapplied < behind_from || sealed_bytes_.load(std::memory_order_relaxed) == 0) return;
   writer_applies_until_.store((Clock::now() + kWriterApplyLease).time_since_epoch().count(), std::memory_order_relaxed);
   std::unique_lock sql(sql_mutex_, std::try_to_lock);
   if (sql.owns_lock()) (void)apply_pending_locked(/*everything=*/false, /*holding_journal=*/false, kWriterApplyBlobs);
@@ -242,7 +279,7 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
   if (records.empty()) return;
 
   std::lock_guard journal_lock(journal_mutex_);
-  if (journal_->size_bytes() >= options_.journal_clear_bytes) retire_journal_locked();
+  if (journal_->size_bytes() >= options_.journal_clear_bytes) seal_active_locked();
   if (Status st = journal_->append(records); !st) {
     // Nothing of this run was acknowledged: its cursors are free again (the cache reloads
     // without them) and every push that was to be stored fails.
@@ -288,8 +325,7 @@ bool SqliteWriter::apply_due(Clock::time_point now) const {
   if (!apply_refusal().is_ok()) return now >= *deadline;
   const PendingTotals totals = pending_->totals();
   return totals.blobs >= options_.apply_max_blobs || totals.bytes >= options_.apply_max_bytes ||
-         journal_bytes_.load(std::memory_order_relaxed) >= options_.journal_clear_bytes ||
-         retired_has_records_.load(std::memory_order_relaxed) || now >= *deadline;
+         sealed_bytes_.load(std::memory_order_relaxed) > 0 || now >= *deadline;
 }
 
 Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durable) {
@@ -304,6 +340,7 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durab
   const std::vector<PendingBlobs::GroupSnapshot> snapshot = pending_->snapshot(groups);
   std::vector<std::pair<GroupId, Cursor>> applied;
   applied.reserve(snapshot.size());
+  SegmentCounts segments;
   Status st = step_done(s.begin, s.db, "apply: begin");
   for (const PendingBlobs::GroupSnapshot& group : snapshot) {
     if (!st) break;
@@ -328,10 +365,19 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durab
       if (*inserted) {
         bytes += static_cast<std::int64_t>(r.payload->size());
         ++added;
+        count_in_segment(segments, r);
       }
     }
     if (st) st = update_group(s, row->ref, group.max_cursor, bytes, added);
     if (st) applied.emplace_back(group.group_id, group.max_cursor);
+  }
+  if (st) st = add_to_segments(s, segments);
+  // With durability normal the segments are not synced at each append; a row must never point
+  // at bytes a power loss could take, so they are synced before the rows commit.
+  if (options_.durability == Durability::kNormal) {
+    for (const auto& [segment, count] : segments) {
+      if (st) st = segment_files_->sync(segment);
+    }
   }
   if (st) {
     // Without the pending lock: pushes keep being journaled and added while SQLite commits (a
@@ -343,70 +389,89 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durab
   if (!st) s.db.rollback_if_open();
   if (relax) (void)s.db.exec("PRAGMA synchronous = FULL");
   if (st && !relax) relaxed_commits_ = false;  // this fsync covered the relaxed commits before it
-  if (st) release_retired(applied);
+  if (st) release_sealed(applied);
   return st;
 }
 
-void SqliteWriter::retire_journal_locked() {
-  // try_lock: the applier may be emptying the other file (an fsync); then keep appending here.
-  std::unique_lock retired(retired_mutex_, std::try_to_lock);
-  if (!retired.owns_lock() || !retired_ || retired_->has_records()) return;
-  // Everything pending is in the file being retired (the other one was emptied only once SQLite
-  // had all of its records): it may be emptied once each of these groups is applied this far.
-  retired_waits_for_ = pending_->max_cursors();
-  std::swap(*journal_, *retired_);
-  retired_has_records_.store(retired_->has_records(), std::memory_order_relaxed);
-  journal_bytes_.store(journal_->size_bytes(), std::memory_order_relaxed);
+Result<PushJournal> SqliteWriter::create_segment(std::uint64_t number) {
+  const std::string path = segment_path_for(options_.path, number);
+  auto segment = PushJournal::open(path, epoch_, options_.durability == Durability::kFull, number);
+  if (!segment) return segment.error();
+  if (segment->has_records()) return Status(Code::kInternal, "new segment '" + path + "' already holds records");
+  // A record acknowledged in this file must not vanish with its directory entry.
+  if (auto st = sync_parent_directory(path); !st) return st;
+  return segment;
 }
 
-void SqliteWriter::release_retired(const std::vector<std::pair<GroupId, Cursor>>& applied) {
-  std::lock_guard retired(retired_mutex_);
-  for (const auto& [group_id, through] : applied) {
-    const auto it = retired_waits_for_.find(group_id);
-    if (it != retired_waits_for_.end() && through >= it->second) retired_waits_for_.erase(it);
-  }
-  if (!retired_ || !retired_->has_records() || !retired_waits_for_.empty()) return;
-  Status st = sync_applied();  // what the file held must be durable in SQLite before it goes
-  if (st) st = retired_->clear();
-  if (!st) {
-    spdlog::error("store: cannot empty the retired push journal: {}", st.message());
+void SqliteWriter::seal_active_locked() {
+  const std::uint64_t next = journal_->segment() + 1;
+  auto created = create_segment(next);
+  if (!created) {
+    // Keep appending to this one; the next run of pushes tries again.
+    spdlog::error("store: cannot start push journal segment {}: {}", next, created.error().message());
     return;
   }
-  retired_has_records_.store(false, std::memory_order_relaxed);
+  std::lock_guard sealed(sealed_mutex_);
+  // Every pending blob is in this segment or an older sealed one: once each of these groups is
+  // applied this far, SQLite has all this segment holds.
+  sealed_.push_back(SealedSegment{journal_->segment(), journal_->size_bytes(), pending_->max_cursors()});
+  sealed_bytes_.fetch_add(journal_->size_bytes(), std::memory_order_relaxed);
+  *journal_ = std::move(*created);
+  journal_bytes_.store(journal_->size_bytes(), std::memory_order_relaxed);
+  active_segment_.store(next, std::memory_order_relaxed);
 }
 
-Status SqliteWriter::sync_applied() {
-  if (!relaxed_commits_) return Status::ok();
-  // A commit with synchronous=FULL fsyncs the WAL, and with it every commit before it. The row
-  // touched is a no-op update; it only gives the commit a page to write.
-  Status st = s_->db.exec("BEGIN IMMEDIATE; UPDATE meta SET value = value WHERE key = 'epoch'; COMMIT");
-  if (!st) {
-    s_->db.rollback_if_open();
-    return st;
+void SqliteWriter::release_sealed(const std::vector<std::pair<GroupId, Cursor>>& applied) {
+  std::uint64_t replay_from = 0;
+  {
+    std::lock_guard sealed(sealed_mutex_);
+    for (SealedSegment& segment : sealed_) {
+      for (const auto& [group_id, through] : applied) {
+        const auto it = segment.waits_for.find(group_id);
+        if (it != segment.waits_for.end() && through >= it->second) segment.waits_for.erase(it);
+      }
+    }
+    // In order: a replay starts at the oldest segment that may hold records SQLite lacks.
+    bool released = false;
+    while (!sealed_.empty() && sealed_.front().waits_for.empty()) {
+      sealed_bytes_.fetch_sub(sealed_.front().bytes, std::memory_order_relaxed);
+      sealed_.pop_front();
+      released = true;
+    }
+    if (!released) return;
+    // Past every sealed one: the active segment (the writer changes it under this lock too).
+    replay_from = sealed_.empty() ? active_segment_.load(std::memory_order_relaxed) : sealed_.front().number;
   }
-  relaxed_commits_ = false;
+  // Lost with a power cut (a relaxed commit), a replay merely starts earlier and skips more.
+  if (Status st = store_replay_from(replay_from); !st) {
+    spdlog::error("store: cannot note the applied push journal segments: {}", st.message());
+  }
+}
+
+Status SqliteWriter::store_replay_from(std::uint64_t number) {
+  if (number <= replay_from_) return Status::ok();
+  StatementReset reset(s_->set_replay_from);
+  s_->set_replay_from.bind_int64(1, static_cast<std::int64_t>(number));
+  if (int rc = s_->set_replay_from.step(); rc != SQLITE_DONE) return s_->db.error(rc, "note replay_from", write_failure_code(rc));
+  replay_from_ = number;
   return Status::ok();
 }
 
-Status SqliteWriter::clear_journal() {
-  std::lock_guard retired(retired_mutex_);
-  const bool retired_records = retired_ && retired_->has_records();
-  if (!journal_->has_records() && !retired_records) return Status::ok();
-  Status st = sync_applied();
-  if (st && journal_->has_records()) st = journal_->clear();
-  if (st && retired_records) st = retired_->clear();
-  if (st) {
-    retired_waits_for_.clear();
-    retired_has_records_.store(false, std::memory_order_relaxed);
-  }
-  journal_bytes_.store(journal_->size_bytes(), std::memory_order_relaxed);
-  if (!st) spdlog::error("store: cannot empty the push journal: {}", st.message());
+Status SqliteWriter::sync_commits() {
+  const bool all_synced = options_.durability == Durability::kFull && !relaxed_commits_;
+  if (all_synced) return Status::ok();
+  // A commit with synchronous=FULL fsyncs the WAL, and with it every commit before it. The row
+  // touched is a no-op update; it only gives the commit a page to write.
+  (void)s_->db.exec("PRAGMA synchronous = FULL");
+  Status st = s_->db.exec("BEGIN IMMEDIATE; UPDATE meta SET value = value WHERE key = 'epoch'; COMMIT");
+  if (!st) s_->db.rollback_if_open();
+  if (options_.durability == Durability::kNormal) (void)s_->db.exec("PRAGMA synchronous = NORMAL");
+  if (st) relaxed_commits_ = false;
   return st;
 }
 
 Status SqliteWriter::apply_pending(bool everything) {
-  // Only `everything` stops the pushes (journal_mutex_): the journal files are otherwise emptied
-  // one at a time, the retired one behind the applies (release_retired).
+  // Only `everything` stops the pushes (journal_mutex_).
   std::unique_lock journal_lock(journal_mutex_, std::defer_lock);
   if (everything) journal_lock.lock();
   std::lock_guard sql(sql_mutex_);
@@ -439,13 +504,6 @@ Status SqliteWriter::apply_pending_locked(bool everything, bool holding_journal,
     if (!apply_refusal_.is_ok()) spdlog::info("store: pending pushes applied, accepting pushes again");
     apply_refusal_ = Status::ok();
   }
-  // When nothing is pending, everything journaled is in SQLite. The journal is emptied
-  // (ftruncate, and fsyncs with durability full) only when asked or past journal_clear_bytes:
-  // records SQLite already has are skipped by a replay anyway.
-  if (holding_journal && pending_->empty() &&
-      (everything || journal_->size_bytes() >= options_.journal_clear_bytes)) {
-    return clear_journal();
-  }
   return Status::ok();
 }
 
@@ -454,45 +512,60 @@ void SqliteWriter::close_journal() {
   std::lock_guard sql(sql_mutex_);
   if (!journal_) return;
   Status st = apply_pending_locked(/*everything=*/true, /*holding_journal=*/true);
-  if (st) st = sync_applied();
+  // SQLite has every record: the next start replays nothing (a new segment follows this one).
+  const std::uint64_t active = journal_->segment();
+  if (st) st = store_replay_from(active + 1);
+  if (st) st = sync_commits();
   if (!st) {
     spdlog::error("store: pending pushes stay in the push journal for the next start: {}", st.message());
     return;
   }
-  journal_->remove();
+  const bool empty = !journal_->has_records();
   journal_.reset();
-  std::lock_guard retired(retired_mutex_);
-  if (retired_) retired_->remove();
-  retired_.reset();
+  if (empty) (void)segment_files_->remove(active);
 }
 
-Status SqliteWriter::replay_journal(std::uint64_t epoch) {
+Status SqliteWriter::replay_journal() {
+  Statements& s = *s_;
   const bool sync = options_.durability == Durability::kFull;
-  auto journal = PushJournal::open(journal_path_for(options_.path), epoch, sync);
-  if (!journal) return journal.error();
-  journal_.emplace(std::move(*journal));
-  auto second = PushJournal::open(second_journal_path_for(options_.path), epoch, sync);
-  if (!second) return second.error();
-  retired_.emplace(std::move(*second));
-  const auto clear_both = [this] {
-    Status st = journal_->clear();
-    return st ? retired_->clear() : st;
-  };
-  auto records = journal_->read_all();
-  if (!records) return records.error();
-  auto older = retired_->read_all();
-  if (!older) return older.error();
-  if (records->empty() && older->empty()) return clear_both();
-  // A group's records may be split between the two files (older cursors in the retired one);
-  // either may be the older file. In cursor order per group, the checks below hold for both.
-  records->insert(records->end(), std::make_move_iterator(older->begin()), std::make_move_iterator(older->end()));
-  std::stable_sort(records->begin(), records->end(), [](const JournalRecord& a, const JournalRecord& b) {
+  auto stored_from = s.db.query_int64("SELECT value FROM meta WHERE key = 'replay_from'");
+  if (!stored_from) return stored_from.error();
+  replay_from_ = static_cast<std::uint64_t>(std::max<std::int64_t>(1, *stored_from));
+  auto numbers = list_segments(options_.path);
+  if (!numbers) return numbers.error();
+
+  // The earlier format's two files, then every segment a replay must read. A record whose cursor
+  // SQLite has is skipped, so reading more than needed is harmless.
+  std::vector<JournalRecord> records;
+  std::vector<std::string> legacy_files;
+  for (const std::string& path : {journal_path_for(options_.path), second_journal_path_for(options_.path)}) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) continue;
+    auto file = PushJournal::open(path, epoch_, sync);
+    if (!file) return file.error();
+    auto read = file->read_all();
+    if (!read) return read.error();
+    records.insert(records.end(), std::make_move_iterator(read->begin()), std::make_move_iterator(read->end()));
+    legacy_files.push_back(path);
+  }
+  std::uint64_t next_segment = replay_from_;
+  for (const std::uint64_t number : *numbers) {
+    next_segment = std::max(next_segment, number + 1);
+    if (number < replay_from_) continue;
+    auto file = PushJournal::open(segment_path_for(options_.path, number), epoch_, sync, number);
+    if (!file) return file.error();
+    auto read = file->read_all();
+    if (!read) return read.error();
+    records.insert(records.end(), std::make_move_iterator(read->begin()), std::make_move_iterator(read->end()));
+  }
+  // A group's records may be split between files; in cursor order per group, the checks below
+  // hold whichever file is older.
+  std::stable_sort(records.begin(), records.end(), [](const JournalRecord& a, const JournalRecord& b) {
     return a.group_id == b.group_id ? a.cursor < b.cursor : a.group_id < b.group_id;
   });
 
   // Records whose cursor SQLite already has were applied before the crash; the rest must follow
   // each group's max_cursor without a gap.
-  Statements& s = *s_;
   struct Replayed {
     GroupRow row;
     Cursor next = 0;
@@ -500,11 +573,12 @@ Status SqliteWriter::replay_journal(std::uint64_t epoch) {
     std::int64_t blobs = 0;
   };
   std::unordered_map<GroupId, Replayed, FixedIdHash> groups;
+  SegmentCounts segments;
   std::uint64_t applied = 0;
   const auto now_ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   Status st = step_done(s.begin, s.db, "replay: begin");
-  for (const JournalRecord& r : *records) {
+  for (const JournalRecord& r : records) {
     if (!st) break;
     auto it = groups.find(r.group_id);
     if (it == groups.end()) {
@@ -526,8 +600,7 @@ Status SqliteWriter::replay_journal(std::uint64_t epoch) {
     Replayed& g = it->second;
     if (r.cursor < g.next) continue;
     if (r.cursor != g.next) {
-      st = Status(Code::kStorageError, "push journal '" + journal_->path() + "' (with '" + retired_->path() +
-                                           "') skips from cursor " +
+      st = Status(Code::kStorageError, "the push journal next to '" + options_.path + "' skips from cursor " +
                                            std::to_string(g.next - 1) + " to " + std::to_string(r.cursor) +
                                            " in a group; refusing to start rather than leave a hole");
       break;
@@ -544,19 +617,142 @@ Status SqliteWriter::replay_journal(std::uint64_t epoch) {
       g.bytes += static_cast<std::int64_t>(r.payload->size());
       ++g.blobs;
       ++applied;
+      count_in_segment(segments, r);
     }
   }
   for (const auto& [group_id, g] : groups) {
     if (!st) break;
     if (g.next - 1 > g.row.max_cursor) st = update_group(s, g.row.ref, g.next - 1, g.bytes, g.blobs);
   }
+  if (st) st = add_to_segments(s, segments);
+  if (st) st = store_replay_from(next_segment);
   if (st) st = step_done(s.commit, s.db, "replay: commit");
   if (!st) {
     s.db.rollback_if_open();
+    replay_from_ = static_cast<std::uint64_t>(std::max<std::int64_t>(1, *stored_from));
     return Status(Code::kStorageError, "cannot replay the push journal: " + st.message());
   }
   if (applied > 0) spdlog::info("store: recovered {} acknowledged push(es) from the push journal", applied);
-  return clear_both();
+  // The earlier format's files and empty or dead segments go only once the replay is durable.
+  if (st = sync_commits(); !st) return st;
+  for (const std::string& path : legacy_files) ::unlink(path.c_str());
+  if (st = remove_unreferenced_segments(*numbers); !st) return st;
+
+  auto active = create_segment(next_segment);
+  if (!active) return active.error();
+  journal_.emplace(std::move(*active));
+  active_segment_.store(next_segment, std::memory_order_relaxed);
+  return Status::ok();
+}
+
+Status SqliteWriter::remove_unreferenced_segments(const std::vector<std::uint64_t>& numbers) {
+  for (const std::uint64_t number : numbers) {
+    if (number >= replay_from_) break;
+    // One lookup per file: how many rows point into it.
+    auto live = s_->db.query_int64("SELECT coalesce((SELECT live_blobs FROM segments WHERE number = " +
+                                   std::to_string(number) + "), 0)");
+    if (!live) return live.error();
+    if (*live > 0) continue;
+    if (auto st = segment_files_->remove(number); !st) return st;
+  }
+  return s_->db.exec("DELETE FROM segments WHERE live_blobs <= 0 AND number < " + std::to_string(replay_from_));
+}
+
+Result<bool> SqliteWriter::segment_cleanup_step() {
+  Statements& s = *s_;
+  struct Candidate {
+    std::uint64_t number = 0;
+    std::int64_t live_blobs = 0;
+    std::int64_t live_bytes = 0;
+  };
+  std::vector<Candidate> dead;
+  std::optional<Candidate> sparse;
+  {
+    StatementReset reset(s.select_segments);
+    s.select_segments.bind_int64(1, static_cast<std::int64_t>(replay_from_));
+    int rc = SQLITE_ROW;
+    while ((rc = s.select_segments.step()) == SQLITE_ROW) {
+      Candidate c{static_cast<std::uint64_t>(s.select_segments.column_int64(0)), s.select_segments.column_int64(1),
+                  s.select_segments.column_int64(2)};
+      if (c.live_blobs <= 0) {
+        dead.push_back(c);
+        continue;
+      }
+      std::error_code ec;
+      const auto file_bytes = std::filesystem::file_size(segment_path_for(options_.path, c.number), ec);
+      // Less than a quarter live: moving the rest inline frees three quarters of the file.
+      if (!sparse && !ec && static_cast<std::uint64_t>(c.live_bytes) * kSparseSegmentRatio < file_bytes) sparse = c;
+    }
+    if (rc != SQLITE_DONE) return s.db.error(rc, "list segments", Code::kInternal);
+  }
+  if (!dead.empty()) {
+    Status st = step_done(s.begin, s.db, "segments: begin");
+    for (const Candidate& c : dead) {
+      if (!st) break;
+      StatementReset reset(s.delete_segment);
+      s.delete_segment.bind_int64(1, static_cast<std::int64_t>(c.number));
+      if (int rc = s.delete_segment.step(); rc != SQLITE_DONE) st = s.db.error(rc, "delete segment row", write_failure_code(rc));
+    }
+    if (st) st = step_done(s.commit, s.db, "segments: commit");
+    // No durable row may point at a file that is gone: what moved the rows away is synced first.
+    if (st) st = sync_commits();
+    if (!st) {
+      s.db.rollback_if_open();
+      return st;
+    }
+    for (const Candidate& c : dead) {
+      if (auto removed = segment_files_->remove(c.number); !removed) return removed;
+    }
+    return true;
+  }
+  if (!sparse) return false;
+
+  // A batch of the sparse segment's rows gets its payload inline.
+  std::vector<std::int64_t> keys;
+  std::vector<Bytes> payloads;
+  std::vector<PayloadRead> reads;
+  {
+    StatementReset reset(s.select_segment_rows);
+    s.select_segment_rows.bind_int64(1, static_cast<std::int64_t>(sparse->number));
+    s.select_segment_rows.bind_int64(2, static_cast<std::int64_t>(std::max<std::size_t>(1, options_.cleanup_batch)));
+    int rc = SQLITE_ROW;
+    while ((rc = s.select_segment_rows.step()) == SQLITE_ROW) {
+      auto blob_id = BlobId::from_bytes(s.select_segment_rows.column_blob(1));
+      if (!blob_id) return Status(Code::kInternal, "malformed blob id row");
+      keys.push_back(s.select_segment_rows.column_int64(0));
+      reads.push_back(PayloadRead{sparse->number, static_cast<std::uint64_t>(s.select_segment_rows.column_int64(2)),
+                                  static_cast<std::uint64_t>(s.select_segment_rows.column_int64(3)), *blob_id, nullptr});
+    }
+    if (rc != SQLITE_DONE) return s.db.error(rc, "segment rows", Code::kInternal);
+  }
+  payloads.resize(reads.size());
+  for (std::size_t i = 0; i < reads.size(); ++i) reads[i].out = &payloads[i];
+  if (auto st = segment_files_->read(reads); !st) return st;
+  std::int64_t moved_bytes = 0;
+  Status st = step_done(s.begin, s.db, "compact: begin");
+  for (std::size_t i = 0; i < keys.size() && st; ++i) {
+    StatementReset reset(s.inline_payload);
+    s.inline_payload.bind_int64(1, keys[i]);
+    if (int rc = s.inline_payload.bind_blob(2, payloads[i]); rc != SQLITE_OK) {
+      st = s.db.error(rc, "bind payload");
+      break;
+    }
+    if (int rc = s.inline_payload.step(); rc != SQLITE_DONE) st = s.db.error(rc, "compact", write_failure_code(rc));
+    moved_bytes += static_cast<std::int64_t>(payloads[i].size());
+  }
+  if (st) {
+    StatementReset reset(s.subtract_from_segment);
+    s.subtract_from_segment.bind_int64(1, static_cast<std::int64_t>(sparse->number));
+    s.subtract_from_segment.bind_int64(2, static_cast<std::int64_t>(keys.size()));
+    s.subtract_from_segment.bind_int64(3, moved_bytes);
+    if (int rc = s.subtract_from_segment.step(); rc != SQLITE_DONE) st = s.db.error(rc, "compact", write_failure_code(rc));
+  }
+  if (st) st = step_done(s.commit, s.db, "compact: commit");
+  if (!st) {
+    s.db.rollback_if_open();
+    return st;
+  }
+  return true;
 }
 
 }  // namespace blindsync::relay::sqlite

@@ -35,6 +35,15 @@ struct SqliteWriter::Statements {
   Statement set_ack_dropped;
   Statement delete_stale_devices;
   Statement delete_empty_groups;
+  // segments
+  Statement add_to_segment;
+  Statement subtract_from_segment;
+  Statement subtract_doomed_segments;
+  Statement set_replay_from;
+  Statement select_segments;
+  Statement delete_segment;
+  Statement select_segment_rows;
+  Statement inline_payload;
 };
 
 }  // namespace blindsync::relay::sqlite
