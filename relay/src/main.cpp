@@ -8,9 +8,9 @@
 // (wss:// with TLS; the metrics field only with metrics_listen).
 // Logs go to stderr, one line per event: "ts=<UTC ISO 8601> level=<level> <message> key=value ...".
 // They never contain payloads, secrets or whole access tokens.
-// Exit codes: 0 after a clean SIGINT/SIGTERM drain (and for --help, --version, --print-config),
-// 1 if the relay cannot start (data directory, key, database, address), 2 for an invalid
-// configuration (naming the key).
+// Exit codes: 0 after a clean SIGINT/SIGTERM drain (and for --help, --version, --print-config and
+// a finished --backup-to), 1 if the relay cannot start (data directory, key, database, address)
+// or the backup failed, 2 for an invalid configuration (naming the key).
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -27,6 +27,7 @@
 #include "relay_config.h"
 #include "relay_keys.h"
 #include "store/store.h"
+#include "store/store_backup.h"
 
 namespace {
 
@@ -142,6 +143,19 @@ int run(const RelayConfig& config) {
   return 0;
 }
 
+// --backup-to: one line on stdout when the copy is complete and synced.
+int run_backup(const RelayConfig& config, const std::filesystem::path& destination) {
+  const std::string database = (config.data_dir / kRelayDatabaseFileName).string();
+  auto report = backup_sqlite_store(database, destination.string());
+  if (!report) {
+    spdlog::critical("backup failed path={} error=\"{}\"", destination.string(), report.error().message());
+    return 1;
+  }
+  std::cout << "backup written to " << destination.string() << ": " << kRelayDatabaseFileName << " and "
+            << report->segments << " segment file(s), " << report->bytes << " bytes" << std::endl;
+  return 0;
+}
+
 void setup_logging(const std::string& level) {
   // Plain stderr sink: no colour codes in files and journald; one line per event.
   auto logger = spdlog::stderr_logger_mt("blindsync-relay");
@@ -168,6 +182,7 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGPIPE, SIG_IGN);  // a peer that vanished mid-write must not kill the relay
   try {
+    if (!parsed.backup_to.empty()) return run_backup(*parsed.config, parsed.backup_to);
     return run(*parsed.config);
   } catch (const std::exception& e) {  // only allocation failures can get here
     spdlog::critical("fatal error=\"{}\"", e.what());

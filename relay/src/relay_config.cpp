@@ -112,6 +112,10 @@ ParsedArgs parse_relay_args(int argc, const char* const* argv, const Environment
   bool print_config = false;
   app.add_option("--config", config_path, "TOML config file (default: $BLINDSYNC_RELAY_CONFIG; none if unset)");
   app.add_flag("--print-config", print_config, "print the effective configuration as TOML (tokens redacted), exit");
+  std::string backup_to;
+  app.add_option("--backup-to", backup_to,
+                 "copy the store (database and segment files) into this new or empty directory, consistently "
+                 "even while a relay runs on the data directory, then exit");
   std::vector<std::string> flag_text(keys.size());
   std::vector<CLI::Option*> flag_options(keys.size(), nullptr);
   for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -183,6 +187,7 @@ ParsedArgs parse_relay_args(int argc, const char* const* argv, const Environment
     return parsed;
   }
   parsed.config = std::move(config);
+  parsed.backup_to = backup_to;
   return parsed;
 }
 

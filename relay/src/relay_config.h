@@ -101,6 +101,7 @@ struct ParsedArgs {
   bool output_is_error = false;
   std::filesystem::path config_file;   // the file that was read, empty if none
   std::vector<std::string> warnings;   // legal but probably unintended settings, logged at start
+  std::filesystem::path backup_to;     // --backup-to: copy the store there and exit instead of serving
 };
 
 ParsedArgs parse_relay_args(int argc, const char* const* argv);

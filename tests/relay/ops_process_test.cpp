@@ -441,6 +441,69 @@ TEST_CASE("SIGKILL after acks: every acknowledged push is there after a restart,
   CHECK(restarted->stop(SIGTERM) == 0);
 }
 
+TEST_CASE("--backup-to copies a running relay's store; a relay started on the copy serves every blob acknowledged "
+          "before it, and the original never stopped",
+          "[ops][process][backup]") {
+  OpsTempDir dir;
+  std::vector<std::string> args{"--listen", "127.0.0.1:0", "--data", dir.str("data")};
+  auto relay = OpsRelay::start(args, {{"BLINDSYNC_RELAY_DEVICE_MESSAGES_PER_MINUTE", "100000"}});
+  const auto group = auth::SigningKey::generate();
+  auto client = connect_client(relay->port);
+  REQUIRE(client->handshake(auth::SigningKey::generate(), group).has_value());
+  std::map<std::string, Cursor> acked;
+  const auto push_acked = [&](std::uint32_t from, std::uint32_t count) {
+    for (std::uint32_t i = from; i < from + count; ++i) {
+      client->send_push(numbered_blob(i), Bytes(2000, static_cast<std::uint8_t>(i)));
+    }
+    for (std::uint32_t n = 0; n < count; ++n) {
+      auto frame = client->receive();
+      REQUIRE(frame.has_value());
+      const auto* ack = std::get_if<PushAck>(&frame->message);
+      REQUIRE(ack != nullptr);
+      acked[ack->blob_id.to_hex()] = ack->cursor;
+    }
+  };
+  push_acked(1, 300);
+  const auto before_backup = acked;
+
+  const RunResult backup = run_relay({"--data", dir.str("data"), "--backup-to", dir.str("backup")});
+  INFO("backup stdout: " << backup.out << " stderr: " << backup.err);
+  REQUIRE(backup.exit_code == 0);
+  CHECK(backup.out.rfind("backup written to " + dir.str("backup") + ": relay.db and ", 0) == 0);
+  push_acked(1000, 50);  // the original relay serves on; these are newer than the copy
+  CHECK(relay->stop(SIGKILL) != 0);
+
+  const RunResult again = run_relay({"--data", dir.str("data"), "--backup-to", dir.str("backup")});
+  CHECK(again.exit_code == 1);  // never into a directory that holds something
+  CHECK(again.err.find("is not empty") != std::string::npos);
+
+  // Restore: the copy becomes a data directory (the relay key is backed up on its own).
+  std::filesystem::copy_file(dir.str("data") + "/relay.key", dir.str("backup") + "/relay.key");
+  auto restored = OpsRelay::start({"--listen", "127.0.0.1:0", "--data", dir.str("backup")});
+  CHECK(restored->relay_id_hex == relay->relay_id_hex);
+  auto reader = connect_client(restored->port);
+  REQUIRE(reader->handshake(auth::SigningKey::generate(), group).has_value());
+  std::map<std::string, Cursor> stored;
+  Cursor after = 0;
+  for (int page_no = 0; page_no < 100; ++page_no) {
+    auto page = reader->pull(after);
+    REQUIRE(page.has_value());
+    for (const auto& blob : page->blobs) {
+      CHECK(blob.cursor == after + 1);  // gap-free
+      CHECK(blob.payload.size() == 2000);
+      stored[blob.blob_id.to_hex()] = blob.cursor;
+      after = blob.cursor;
+    }
+    if (!page->has_more) break;
+  }
+  for (const auto& [id, cursor] : before_backup) {
+    INFO("blob acknowledged before the backup: " << id);
+    REQUIRE(stored.count(id) == 1);
+    CHECK(stored[id] == cursor);
+  }
+  CHECK(restored->stop(SIGTERM) == 0);
+}
+
 TEST_CASE("a WebSocket that stops answering pings is closed after idle_timeout_ms; one that answers stays",
           "[ops][process][idle]") {
   OpsTempDir dir;

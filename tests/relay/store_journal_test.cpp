@@ -330,6 +330,67 @@ TEST_CASE("store: the writer starts a new segment past journal_clear_bytes; rows
   CHECK(replay_from(options.path) > segments_of(options.path).back());
 }
 
+TEST_CASE("store: a damaged or missing segment fails the pulls that need it with a clear error; the rest is served",
+          "[store][journal]") {
+  TempDir dir;
+  StoreOptions options = options_at(dir.file("relay.db"));
+  options.journal_clear_bytes = 4 * 1024;  // ~12 pushes per segment
+  const GroupId g = group_n(1);
+  {
+    auto store = open_sqlite_store(options).value();
+    for (std::uint32_t i = 1; i <= 60; ++i) {
+      REQUIRE(push_sync(*store, PushRequest{g, blob_n(i), device_n(1), payload_n(i, 300), kNow, kNever}));
+    }
+    store->close();
+  }
+  const auto numbers = segments_of(options.path);
+  REQUIRE(numbers.size() >= 4);
+  const std::string second = relay::sqlite::segment_path_for(options.path, numbers[1]);
+  const auto pull_all = [&](Store& store) {
+    std::size_t served = 0;
+    std::optional<Status> failed;
+    for (Cursor c = 0; c < 60; ++c) {
+      auto page = store.pull(g, c, 1, kNow);
+      if (page) {
+        served += page->blobs.size();
+      } else {
+        failed = page.error();
+      }
+    }
+    return std::pair{served, failed};
+  };
+
+  SECTION("cut short") {
+    fs::resize_file(second, fs::file_size(second) / 2);
+    auto store = open_sqlite_store(options).value();
+    const auto [served, failed] = pull_all(*store);
+    REQUIRE(failed.has_value());
+    CHECK(failed->code() == Code::kInternal);
+    CHECK(failed->message().find("shorter than its rows say") != std::string::npos);
+    CHECK(served >= 45);  // every other segment is served
+  }
+  SECTION("overwritten") {
+    {
+      std::fstream file(second, std::ios::in | std::ios::out | std::ios::binary);
+      file.seekp(16 + 4 + 8 + 32);  // the first record's blob id
+      file.write("\xff\xff\xff\xff", 4);
+    }
+    auto store = open_sqlite_store(options).value();
+    const auto [served, failed] = pull_all(*store);
+    REQUIRE(failed.has_value());
+    CHECK(failed->message().find("does not hold the blob its row names") != std::string::npos);
+    CHECK(served >= 59);  // only that blob fails
+  }
+  SECTION("deleted") {
+    fs::remove(second);
+    auto store = open_sqlite_store(options).value();
+    const auto [served, failed] = pull_all(*store);
+    REQUIRE(failed.has_value());
+    CHECK(failed->message().find("is gone") != std::string::npos);
+    CHECK(served >= 45);
+  }
+}
+
 TEST_CASE("store: acknowledged pushes a crash kept from SQLite are replayed once, and cursors go on",
           "[store][journal][crash]") {
   TempDir dir;
