@@ -346,10 +346,11 @@ TEST_CASE("a replaced relay database makes the client re-pull from the start and
   REQUIRE(d.b->commit_received().is_ok());
   d.a.reset();
 
-  // The relay's database is replaced (same key, so the same relay_id): a new epoch, cursors from 1.
+  // The relay's store is replaced (same key, so the same relay_id): a new epoch, cursors from 1.
+  // The store is the database and the segment files holding its payloads.
   relay->stop();
-  for (const char* name : {"relay.db", "relay.db-wal", "relay.db-shm"}) {
-    std::filesystem::remove(std::filesystem::path(d.data("relay")) / name);
+  for (const auto& entry : std::filesystem::directory_iterator(d.data("relay"))) {
+    if (entry.path().filename().string().rfind("relay.db", 0) == 0) std::filesystem::remove(entry.path());
   }
   relay = start_relay(d.data("relay"), port);
   CHECK(relay->relay_id_hex() == relay_id);

@@ -153,7 +153,7 @@ TEST_CASE(
   CHECK(refused.error().code() == Code::kInvalidArgument);
 }
 
-TEST_CASE("async create_group pins every relay; the invite carries them all and join stores them all",
+TEST_CASE("async create_group pins every relay, the invite carries them all and join stores them all",
           "[async][multi-relay]") {
   AsyncGroup t({kUrl1, kUrl2});
   auto decoded = decode_invite(t.invite, 0);
@@ -197,7 +197,7 @@ TEST_CASE("async create_group refuses bad relay lists and stores nothing when a 
 
 // ---------------------------------------------------------------- push
 
-TEST_CASE("async push returns after the outbox write; EventBlobPushed and outbox events follow", "[async]") {
+TEST_CASE("async push returns after the outbox write, EventBlobPushed and outbox events follow", "[async]") {
   AsyncGroup t;
   const BlobId id = push_text(*t.a, t.group, "hello");
   REQUIRE(
@@ -400,7 +400,7 @@ TEST_CASE("polling again commits the blobs the previous poll handed out and ACKs
   CHECK(t.b_log.received_texts() == std::vector<std::string>{"4"});
 }
 
-TEST_CASE("a blob that does not decrypt is reported and skipped; the next one is delivered", "[async]") {
+TEST_CASE("a blob that does not decrypt is reported and skipped, the next one is delivered", "[async]") {
   AsyncGroup t;
   const auto stranger = auth::SigningKey::generate();
   t.with([&] {
@@ -528,7 +528,7 @@ TEST_CASE("with two relays every blob is pushed to both and received once", "[as
   CHECK(g->relays[1].cursor == 8);
 }
 
-TEST_CASE("with one of two relays down pushes complete; the other catches up in the background",
+TEST_CASE("with one of two relays down pushes complete, the other catches up in the background",
           "[async][multi-relay]") {
   AsyncGroup t({kUrl1, kUrl2});
   t.with([&] {
@@ -563,7 +563,7 @@ TEST_CASE("with one of two relays down pushes complete; the other catches up in 
 
 // ---------------------------------------------------------------- event queue, re-entrancy
 
-TEST_CASE("the event queue bound stops fetching until the app polls; nothing is lost or reordered",
+TEST_CASE("the event queue bound stops fetching until the app polls, nothing is lost or reordered",
           "[async][events]") {
   AsyncGroup t({kUrl1}, /*b_max_events=*/4);
   std::vector<std::string> expected;
@@ -697,7 +697,7 @@ TEST_CASE("a blob handler and the notify hook may call back into the client with
   CHECK(handled.size() == 1);
 }
 
-TEST_CASE("several app threads push at once; every blob is stored once and pushed once", "[async][threads]") {
+TEST_CASE("several app threads push at once, every blob is stored once and pushed once", "[async][threads]") {
   AsyncGroup t;
   constexpr int kThreads = 4;
   constexpr int kEach = 10;

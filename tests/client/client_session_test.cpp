@@ -377,7 +377,7 @@ TEST_CASE("a pull also sends what the outbox still holds", "[client]") {
   CHECK(inbox.texts() == std::vector<std::string>{"late"});
 }
 
-TEST_CASE("relay errors on push: the code and message reach the caller; only BLOB_TOO_LARGE drops the blob",
+TEST_CASE("relay errors on push: the code and message reach the caller, only BLOB_TOO_LARGE drops the blob",
           "[client]") {
   TwoDevices t;
   t.relay->push_error = Code::kRateLimited;
@@ -541,7 +541,7 @@ TEST_CASE("a blob handler that throws stops the pull at that blob, which is deli
   CHECK(inbox.texts() == std::vector<std::string>{"2", "3"});
 }
 
-TEST_CASE("a new relay epoch resets the cursor; the re-pull skips blobs already delivered", "[client]") {
+TEST_CASE("a new relay epoch resets the cursor, the re-pull skips blobs already delivered", "[client]") {
   TwoDevices t;
   for (const char* text : {"a1", "a2", "a3"}) REQUIRE(push_text(*t.a, t.group, text).has_value());
   REQUIRE(t.b->pull(t.group, {}, {}).is_ok());

@@ -41,7 +41,7 @@ void bind_id(sqlite3_stmt* stmt, int index, const auto& id) {
 
 }  // namespace
 
-TEST_CASE("the first ack of an outbox entry is timed; later acks and other entries are not",
+TEST_CASE("the first ack of an outbox entry is timed, later acks and other entries are not",
           "[local_store]") {
   TempDir tmp;
   auto store = open_store(tmp.sub("home"));

@@ -190,7 +190,7 @@ TEST_CASE("usage errors exit 2 with a message", "[integration][cli][errors]") {
   }
 }
 
-TEST_CASE("group create --qr draws a QR code and the link stays on one line; status shows no secret",
+TEST_CASE("group create --qr draws a QR code and the link stays on one line, status shows no secret",
           "[integration][cli]") {
   TempDir dir;
   auto relay = RelayProcess::start(dir.sub("relay"));

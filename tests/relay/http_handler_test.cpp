@@ -178,7 +178,7 @@ TEST_CASE("http handler: the metrics port serves /health and /metrics only", "[h
   CHECK(answer("POST /health HTTP/1.1\r\nHost: relay\r\n\r\n", site).status == http::status::method_not_allowed);
 }
 
-TEST_CASE("http handler: a WebSocket upgrade at /v1/sync is handed over; without Upgrade it is 426", "[http]") {
+TEST_CASE("http handler: a WebSocket upgrade at /v1/sync is handed over, without Upgrade it is 426", "[http]") {
   Site s;
   const HttpAnswer up = answer(get("/v1/sync", kUpgradeHeaders), s.site());
   CHECK(up.route == Route::kSync);
@@ -195,7 +195,7 @@ TEST_CASE("http handler: a WebSocket upgrade at /v1/sync is handed over; without
   CHECK(field(r, http::field::content_type) == "text/plain; charset=utf-8");
 }
 
-TEST_CASE("http handler: the upgrade's 101 carries the RFC 6455 accept value; another version gets 426, a bad key 400",
+TEST_CASE("http handler: the upgrade's 101 carries the RFC 6455 accept value, another version gets 426, a bad key 400",
           "[http][websocket]") {
   Site s;
   const HttpAnswer up = answer(get("/v1/sync", kUpgradeHeaders), s.site());
@@ -290,7 +290,7 @@ TEST_CASE("http handler: a request that announces a body is refused unread with 
   CHECK(answer("GET /health HTTP/1.1\r\nContent-Length: 0\r\n\r\n", s.site()).status == http::status::ok);
 }
 
-TEST_CASE("http handler: unreadable requests get 413, 431 or 400 and close; EOF gets nothing", "[http]") {
+TEST_CASE("http handler: unreadable requests get 413, 431 or 400 and close, EOF gets nothing", "[http]") {
   const Parsed too_long = parse("POST /health HTTP/1.1\r\nContent-Length: 1025\r\n\r\n");
   CHECK(too_long.ec == http::error::body_limit);
   const Parsed huge_header = parse(get("/health", "Cookie: " + std::string(kHeaderLimit, 'c') + "\r\n"));

@@ -58,7 +58,7 @@ std::int64_t sql_int(const std::string& path, const std::string& query) {
 // ---------------------------------------------------------------------------------------------
 // Sessions
 
-TEST_CASE("max sessions: one more HELLO gets RELAY_OVERLOADED and close 4200; a freed slot is reused",
+TEST_CASE("max sessions: one more HELLO gets RELAY_OVERLOADED and close 4200, a freed slot is reused",
           "[hub][limits][sessions]") {
   HubOptions options;
   options.relay.max_sessions = 2;
@@ -111,7 +111,7 @@ TEST_CASE("the HELLO timeout is configurable: a short one ends a silent connecti
 // ---------------------------------------------------------------------------------------------
 // Message rates
 
-TEST_CASE("over the device rate: ERROR 2000 keeps the session; repeated abuse closes it with 4100",
+TEST_CASE("over the device rate: ERROR 2000 keeps the session, repeated abuse closes it with 4100",
           "[hub][limits][rate]") {
   HubOptions options;
   options.relay.device_messages_per_minute = 3;
@@ -349,7 +349,7 @@ TEST_CASE("ACK watermarks are stored: WELCOME.pending_count and LIST_DEVICES use
   }
 }
 
-TEST_CASE("DELETE: others get NOT_BLOB_OWNER and keep their session; the sender or force deletes, with DELETE_ACK",
+TEST_CASE("DELETE: others get NOT_BLOB_OWNER and keep their session, the sender or force deletes, with DELETE_ACK",
           "[hub][delete]") {
   HubFixture fx;
   auto group = new_group();
@@ -381,7 +381,7 @@ TEST_CASE("DELETE: others get NOT_BLOB_OWNER and keep their session; the sender 
 // ---------------------------------------------------------------------------------------------
 // Slow readers, cleanup, metrics
 
-TEST_CASE("ACKs that advance the watermark are free; repeated ones spend the device budget", "[hub][limits][rate]") {
+TEST_CASE("ACKs that advance the watermark are free, repeated ones spend the device budget", "[hub][limits][rate]") {
   HubOptions options;
   options.relay.device_messages_per_minute = 3;
   options.relay.rate_limit_strikes = 2;

@@ -278,7 +278,7 @@ TEST_CASE("frames after a fatal error are ignored", "[hub][hostile]") {
   CHECK(a.conn->frame_count() == frames);
 }
 
-TEST_CASE("a silent client gets HELLO_TIMEOUT and close 4007; active sessions are untouched", "[hub][state]") {
+TEST_CASE("a silent client gets HELLO_TIMEOUT and close 4007, active sessions are untouched", "[hub][state]") {
   HubFixture fx;
   auto group = new_group();
   Client silent(group), active(group);

@@ -224,7 +224,7 @@ TEST_CASE("process: a client silent past hello_timeout_ms gets 1007 and close 40
   CHECK(wait_closed(*silent) == 4007);
 }
 
-TEST_CASE("process: max_sessions refuses with 3000 and close 4200; a freed slot is reused", "[process][limits]") {
+TEST_CASE("process: max_sessions refuses with 3000 and close 4200, a freed slot is reused", "[process][limits]") {
   LimitedRelay relay(Settings{{"max_sessions", "2"}, {"max_sessions_per_group", "2"}});
   Member a(new_group()), b(new_group()), c(new_group());
   auto ca = join(relay, a);
@@ -235,7 +235,7 @@ TEST_CASE("process: max_sessions refuses with 3000 and close 4200; a freed slot 
   CHECK(cc->push(numbered_blob(1), bytes_of(10)).has_value());
 }
 
-TEST_CASE("process: max_sessions_per_group refuses with 2004 and close 4104; other groups unaffected",
+TEST_CASE("process: max_sessions_per_group refuses with 2004 and close 4104, other groups unaffected",
           "[process][limits]") {
   LimitedRelay relay(Settings{{"max_sessions_per_group", "2"}});
   auto group = new_group();
@@ -248,7 +248,7 @@ TEST_CASE("process: max_sessions_per_group refuses with 2004 and close 4104; oth
   auto cc = join_eventually(relay, c);
 }
 
-TEST_CASE("process: the connection beyond max_connections_per_ip is closed at once; a freed slot is reused",
+TEST_CASE("process: the connection beyond max_connections_per_ip is closed at once, a freed slot is reused",
           "[process][limits]") {
   LimitedRelay relay(Settings{{"max_connections_per_ip", "3"}});
   std::vector<std::unique_ptr<ProtocolClient>> open;
@@ -307,7 +307,7 @@ TEST_CASE("process: fresh device keys cannot bypass global_messages_per_second",
   CHECK(welcomed > 0);
 }
 
-TEST_CASE("process: group_quota_bytes answers 2002 before the write; retries still get their ack",
+TEST_CASE("process: group_quota_bytes answers 2002 before the write, retries still get their ack",
           "[process][limits]") {
   LimitedRelay relay(Settings{{"group_quota_bytes", "3000"}});
   Member a(new_group());
@@ -367,7 +367,7 @@ TEST_CASE("process: access = allowlist admits only listed groups", "[process][li
   require_refused(relay, stranger, Code::kUnauthorized, 4002);
 }
 
-TEST_CASE("process: DELETE gets DELETE_ACK (removed, then not stored); another device without force gets 1004",
+TEST_CASE("process: DELETE gets DELETE_ACK (removed, then not stored), another device without force gets 1004",
           "[process][limits][delete]") {
   LimitedRelay relay(Settings{});
   auto group = new_group();
@@ -711,7 +711,7 @@ TEST_CASE("process: a hostile device_name is stored truncated to 64 bytes on a c
   }
 }
 
-TEST_CASE("process: a device_name that is not valid UTF-8 gets 1000 and close 4000; the relay serves on",
+TEST_CASE("process: a device_name that is not valid UTF-8 gets 1000 and close 4000, the relay serves on",
           "[process][limits][device_name][hostile]") {
   // docs/wire.md: every str must be well-formed UTF-8, else the frame is INVALID_MESSAGE. Such a name
   // never reaches the relay's sanitizer; the HELLO is refused and the connection closed.

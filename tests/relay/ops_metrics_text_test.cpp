@@ -141,7 +141,7 @@ TEST_CASE("histogram buckets never decrease and the sum is reported in seconds",
   CHECK(std::stod(s.at("blindsync_push_commit_seconds_sum")) == Approx(5.702).epsilon(1e-6));
 }
 
-TEST_CASE("GET /metrics is routed; other methods are not allowed", "[metrics][http][ops]") {
+TEST_CASE("GET /metrics is routed, other methods are not allowed", "[metrics][http][ops]") {
   CHECK(route_request("GET", "/metrics", false) == Route::kMetrics);
   CHECK(route_request("GET", "/metrics?x=1", false) == Route::kMetrics);
   CHECK(route_request("POST", "/metrics", false) == Route::kMethodNotAllowed);

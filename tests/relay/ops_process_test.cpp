@@ -441,7 +441,7 @@ TEST_CASE("SIGKILL after acks: every acknowledged push is there after a restart,
   CHECK(restarted->stop(SIGTERM) == 0);
 }
 
-TEST_CASE("--backup-to copies a running relay's store; a relay started on the copy serves every blob acknowledged "
+TEST_CASE("the relay binary's --backup-to copies a running relay's store, a relay started on the copy serves every blob acknowledged "
           "before it, and the original never stopped",
           "[ops][process][backup]") {
   OpsTempDir dir;
@@ -504,7 +504,7 @@ TEST_CASE("--backup-to copies a running relay's store; a relay started on the co
   CHECK(restored->stop(SIGTERM) == 0);
 }
 
-TEST_CASE("a WebSocket that stops answering pings is closed after idle_timeout_ms; one that answers stays",
+TEST_CASE("a WebSocket that stops answering pings is closed after idle_timeout_ms, one that answers stays",
           "[ops][process][idle]") {
   OpsTempDir dir;
   auto relay = OpsRelay::start(plain_args(dir, {"--idle-timeout-ms", "1000", "--hello-timeout-ms", "600000"}));

@@ -79,14 +79,16 @@ TEST_CASE("backup: a copy taken while pushes, applies and cleanups delete segmen
     const std::uint32_t acked_before = kept_acked.load();
     const std::string destination = dir.file("backup-" + std::to_string(b));
     auto report = backup_sqlite_store(options.path, destination);
-    REQUIRE(report.has_value());
+    if (!report) FAIL_CHECK("backup: " << report.error().message());
+    if (!report) break;
     CHECK(report->segments > 0);
     CHECK((fs::status(destination).permissions() & fs::perms::others_all) == fs::perms::none);
 
     StoreOptions copy = options;
     copy.path = destination + "/relay.db";
     auto restored = open_sqlite_store(copy);
-    REQUIRE(restored.has_value());
+    if (!restored) FAIL_CHECK("the copy does not open: " << restored.error().message());
+    if (!restored) break;
     Cursor after = 0;
     std::uint32_t wrong = 0;
     for (int page_no = 0; page_no < 10'000; ++page_no) {

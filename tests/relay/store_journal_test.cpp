@@ -174,7 +174,7 @@ TEST_CASE("journal: a torn or damaged tail is cut off, everything before it is k
   }
 }
 
-TEST_CASE("journal: records of another database refuse the open; an empty journal of one is taken over",
+TEST_CASE("journal: records of another database refuse the open, an empty journal of one is taken over",
           "[store][journal]") {
   TempDir dir;
   const std::string path = dir.file("relay.db-pushlog");
@@ -295,7 +295,7 @@ TEST_CASE("store: retries are found whether their id is below or at the group's 
   CHECK(pulled_cursors(*store, g) == one_to(5));
 }
 
-TEST_CASE("store: the writer starts a new segment past journal_clear_bytes; rows point into the segments, and "
+TEST_CASE("store: the writer starts a new segment past journal_clear_bytes, rows point into the segments, and "
           "after a clean close nothing is left to replay",
           "[store][journal]") {
   TempDir dir;
@@ -330,7 +330,7 @@ TEST_CASE("store: the writer starts a new segment past journal_clear_bytes; rows
   CHECK(replay_from(options.path) > segments_of(options.path).back());
 }
 
-TEST_CASE("store: a damaged or missing segment fails the pulls that need it with a clear error; the rest is served",
+TEST_CASE("store: a damaged or missing segment fails the pulls that need it with a clear error, the rest is served",
           "[store][journal]") {
   TempDir dir;
   StoreOptions options = options_at(dir.file("relay.db"));
@@ -699,7 +699,7 @@ TEST_CASE("store: applies running beside pushes and reads lose, repeat and reord
 }
 
 TEST_CASE("store: with no applier running, the writer applies itself once the unapplied segments are past halfway "
-          "to their bound, so they never reach journal_max_bytes; the applier stands aside meanwhile",
+          "to their bound, so they never reach journal_max_bytes, the applier stands aside meanwhile",
           "[store][journal]") {
   // The writer alone, without the store's applier thread: exactly an applier that has fallen
   // behind. Without the writer's help the unapplied segments would grow to journal_max_bytes and

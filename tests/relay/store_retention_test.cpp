@@ -223,7 +223,7 @@ TEST_CASE("a group stops accepting new device keys at max_devices_per_group", "[
 // ---------------------------------------------------------------------------------------------
 // Quotas and caps
 
-TEST_CASE("a group over its quota gets GROUP_QUOTA_EXCEEDED before the write; retries still get duplicates",
+TEST_CASE("a group over its quota gets GROUP_QUOTA_EXCEEDED before the write, retries still get duplicates",
           "[store][limits]") {
   TempDir dir;
   StoreLimits limits;

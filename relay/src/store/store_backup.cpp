@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -125,21 +126,32 @@ Result<bool> try_backup(const std::string& database_path, const fs::path& dir, B
   }
   // 2. The database.
   if (auto st = copy_database(database_path, copy_path); !st) return st;
-  // 3. What the snapshot needs that step 1 did not see (newer segments).
+  // 3. Again, newest first, every segment that may have grown since step 1: the one being
+  // appended to then, and all after it. Newest first, so the copies are one prefix of the log:
+  // a segment exists only once the one before it was sealed, so every older one copied after it
+  // is complete. A replay of the copy then meets no hole.
   auto needs = needs_of(copy_path);
   if (!needs) return needs.error();
   auto now = sqlite::list_segments(database_path);
   if (!now) return now.error();
+  const std::uint64_t recopy_from = std::min(before->empty() ? needs->replay_from : before->back(), needs->replay_from);
   std::set<std::uint64_t> needed = needs->referenced;
   for (const std::uint64_t n : *now) {
     if (n >= needs->replay_from) needed.insert(n);
   }
-  for (const std::uint64_t n : needed) {
-    if (copied.count(n) != 0) continue;
+  for (auto it = now->rbegin(); it != now->rend(); ++it) {
+    const std::uint64_t n = *it;
+    if (n < recopy_from && copied.count(n) != 0) continue;
     auto done = copy_private(sqlite::segment_path_for(database_path, n), sqlite::segment_path_for(copy_path, n));
     if (!done) return done.error();
-    if (!*done) return false;
-    copied.insert(n);
+    if (*done) {
+      copied.insert(n);
+    } else if (needed.count(n) != 0) {
+      return false;  // created and deleted while this copy ran: start again
+    }
+  }
+  for (const std::uint64_t n : needed) {
+    if (copied.count(n) == 0) return false;
   }
   // 4. Copied segments the snapshot does not need (no row pointed into them any more).
   for (auto it = copied.begin(); it != copied.end();) {
