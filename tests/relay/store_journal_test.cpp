@@ -391,6 +391,39 @@ TEST_CASE("store: a damaged or missing segment fails the pulls that need it with
   }
 }
 
+TEST_CASE("store: pulls across hundreds of segments keep a bounded number of files open", "[store][journal]") {
+  TempDir dir;
+  StoreOptions options = options_at(dir.file("relay.db"));
+  options.durability = Durability::kNormal;
+  options.journal_clear_bytes = 1024;  // ~3 records per segment
+  const GroupId g = group_n(1);
+  {
+    auto store = open_sqlite_store(options).value();
+    for (std::uint32_t i = 1; i <= 600; ++i) {
+      REQUIRE(push_sync(*store, PushRequest{g, blob_n(i), device_n(1), payload_n(i, 300), kNow, kNever}));
+    }
+    store->close();
+  }
+  REQUIRE(segments_of(options.path).size() >= 150);
+  const auto open_files = [] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  auto store = open_sqlite_store(options).value();
+  const std::size_t before = open_files();
+  std::size_t most = before;
+  for (Cursor c = 0; c < 600; c += 2) {  // one segment after another, a few pages each
+    auto page = store->pull(g, c, 2, kNow);
+    REQUIRE(page.has_value());
+    REQUIRE(page->blobs.size() == 2);
+    CHECK(page->blobs[1].payload == payload_n(static_cast<std::uint32_t>(c + 2), 300));
+    most = std::max(most, open_files());
+  }
+  INFO("open files before the pulls " << before << ", at most " << most);
+  CHECK(most <= before + 70);
+}
+
 TEST_CASE("store: acknowledged pushes a crash kept from SQLite are replayed once, and cursors go on",
           "[store][journal][crash]") {
   TempDir dir;

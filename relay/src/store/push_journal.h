@@ -60,7 +60,8 @@ struct JournalRecord {
   std::uint64_t payload_offset = 0;
 };
 
-// Offsets inside a record, from its first byte: the body's blob id and the payload.
+// Offsets inside a record, from its first byte: the body, its blob id and the payload.
+inline constexpr std::size_t kRecordBodyOffset = 4 + 8;
 inline constexpr std::size_t kRecordBlobIdOffset = 4 + 8 + 32;
 inline constexpr std::size_t kRecordPayloadOffset = 4 + 8 + 32 + 16 + 32 + 3 * 8;
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,11 @@ namespace {
 constexpr std::uint64_t kMaxGapBytes = 64u << 10;
 // ...up to this much per read.
 constexpr std::uint64_t kMaxSpanBytes = 8u << 20;
+// A record is never larger than the journal accepts; a row naming more is damaged.
+constexpr std::uint64_t kMaxPayloadBytes = 64u << 20;
+// Read descriptors kept open. Pulls mostly read the newest segments; a relay holding thousands of
+// segments must not hold thousands of descriptors (they count against the same limit as sockets).
+constexpr std::size_t kMaxOpenSegments = 64;
 
 std::uint32_t get_u32(const std::uint8_t* p) {
   return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
@@ -49,6 +55,7 @@ Result<std::shared_ptr<SegmentFiles::File>> SegmentFiles::open(std::uint64_t seg
     if (err == ENOENT) return Status(Code::kNotFound, "segment '" + file->path + "' is gone");
     return Status(Code::kInternal, "cannot open segment '" + file->path + "': " + std::strerror(err));
   }
+  if (files_.size() >= kMaxOpenSegments) files_.erase(files_.begin());  // the oldest: read least
   files_.emplace(segment, file);
   return file;
 }
@@ -56,7 +63,12 @@ Result<std::shared_ptr<SegmentFiles::File>> SegmentFiles::open(std::uint64_t seg
 Status SegmentFiles::read(std::span<PayloadRead> reads) {
   std::vector<PayloadRead*> order;
   order.reserve(reads.size());
-  for (PayloadRead& r : reads) order.push_back(&r);
+  for (PayloadRead& r : reads) {
+    if (r.size > kMaxPayloadBytes || r.offset < kRecordPayloadOffset) {
+      return Status(Code::kInternal, "a blob row names an impossible place in segment " + std::to_string(r.segment));
+    }
+    order.push_back(&r);
+  }
   std::sort(order.begin(), order.end(), [](const PayloadRead* a, const PayloadRead* b) {
     return a->segment != b->segment ? a->segment < b->segment : a->offset < b->offset;
   });
@@ -64,15 +76,13 @@ Status SegmentFiles::read(std::span<PayloadRead> reads) {
   std::size_t first = 0;
   while (first < order.size()) {
     const std::uint64_t segment = order[first]->segment;
-    if (order[first]->offset < kRecordPayloadOffset) return Status(Code::kInternal, "blob row points before a record");
     const std::uint64_t start = order[first]->offset - kRecordPayloadOffset;
     std::uint64_t end = order[first]->offset + order[first]->size;
     std::size_t last = first + 1;
     for (; last < order.size() && order[last]->segment == segment; ++last) {
       const std::uint64_t next_start = order[last]->offset - kRecordPayloadOffset;
       const std::uint64_t next_end = order[last]->offset + order[last]->size;
-      if (order[last]->offset < kRecordPayloadOffset || next_start > end + kMaxGapBytes ||
-          next_end - start > kMaxSpanBytes) {
+      if (next_start > end + kMaxGapBytes || next_end - start > kMaxSpanBytes) {
         break;
       }
       end = std::max(end, next_end);
@@ -91,7 +101,8 @@ Status SegmentFiles::read(std::span<PayloadRead> reads) {
     for (std::size_t i = first; i < last; ++i) {
       PayloadRead& r = *order[i];
       const std::uint8_t* record = buffer.data() + (r.offset - kRecordPayloadOffset - start);
-      const bool matches = get_u32(record) == kRecordPayloadOffset - 12 + r.size &&
+      const std::uint64_t body_size = kRecordPayloadOffset - kRecordBodyOffset + r.size;
+      const bool matches = get_u32(record) == body_size &&
                            std::equal(r.blob_id.bytes().begin(), r.blob_id.bytes().end(), record + kRecordBlobIdOffset);
       if (!matches) return Status(Code::kInternal, "segment '" + (*file)->path + "' does not hold the blob its row names");
       const std::uint8_t* payload = record + kRecordPayloadOffset;
