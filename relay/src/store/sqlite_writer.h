@@ -148,11 +148,10 @@ class SqliteWriter {
   const std::shared_ptr<SegmentFiles>& segment_files() const noexcept { return segment_files_; }
   // When the pending blobs should next be applied (nullopt: nothing pending).
   std::optional<std::chrono::steady_clock::time_point> apply_deadline() const;
-  // True when enough is pending (or the journal should be emptied), or the deadline passed.
+  // True when enough is pending (or a sealed segment waits for SQLite), or the deadline passed.
   bool apply_due(std::chrono::steady_clock::time_point now) const;
-  // Copies pending blobs into SQLite in one transaction: every one (`everything`, or when the
-  // journal is due to be emptied, which it then is), or the oldest groups' up to about
-  // apply_max_blobs. On failure the blobs stay pending (and journaled), and new pushes are
+  // Copies pending blobs into SQLite in one transaction: every one (`everything`), or the oldest
+  // groups' up to about apply_max_blobs. On failure the blobs stay pending (and journaled), and new pushes are
   // refused with the error until an apply succeeds. Takes the writer's locks itself.
   Status apply_pending(bool everything);
   // At close: applies what is pending and notes that no segment needs a replay (when the apply
@@ -214,12 +213,11 @@ class SqliteWriter {
   // Returns false once there is nothing left to do.
   Result<bool> segment_cleanup_step();
   // apply_pending with sql_mutex_ held, and journal_mutex_ too when `holding_journal` (then no
-  // push can come in: everything is applied and the journal emptied when due).
+  // push can come in, and everything is applied).
   // max_blobs: about how many blobs one transaction carries (apply_max_blobs unless given).
   Status apply_pending_locked(bool everything, bool holding_journal, std::size_t max_blobs = 0);
-  // One apply transaction for these groups' blobs as they are now; `durable`: fsynced even when
-  // relaxed sync would do. Requires sql_mutex_.
-  Status apply_groups(const std::vector<GroupId>& groups, bool durable);
+  // One apply transaction for these groups' blobs as they are now. Requires sql_mutex_.
+  Status apply_groups(const std::vector<GroupId>& groups);
   Status apply_refusal() const;
   // Makes every commit so far durable, relaxed ones too (before a segment file is deleted, or at
   // close). Requires sql_mutex_.

@@ -328,12 +328,13 @@ bool SqliteWriter::apply_due(Clock::time_point now) const {
          sealed_bytes_.load(std::memory_order_relaxed) > 0 || now >= *deadline;
 }
 
-Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durable) {
+Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups) {
   Statements& s = *s_;
-  // With durability full, an apply that leaves blobs pending need not be fsynced: the journal,
-  // which is only emptied after a durable apply, still holds them. The fsync of that last apply
-  // makes the earlier ones durable too (the WAL is one file, written in order).
-  const bool relax = options_.durability == Durability::kFull && !durable;
+  // With durability full, an apply need not be fsynced: the segments keep every record, and a
+  // replay starts at replay_from, which only moves in a later commit (lost with the apply, it is
+  // lost too: the WAL's frames are recovered as a prefix). The next synced commit makes the
+  // relaxed ones durable (sync_commits, before a segment file is deleted, and at close).
+  const bool relax = options_.durability == Durability::kFull;
   if (relax) (void)s.db.exec("PRAGMA synchronous = NORMAL");
   if (relax) relaxed_commits_ = true;
   // The blobs as they are now; the writer thread may add newer ones meanwhile, which stay pending.
@@ -388,7 +389,6 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups, bool durab
   }
   if (!st) s.db.rollback_if_open();
   if (relax) (void)s.db.exec("PRAGMA synchronous = FULL");
-  if (st && !relax) relaxed_commits_ = false;  // this fsync covered the relaxed commits before it
   if (st) release_sealed(applied);
   return st;
 }
@@ -423,9 +423,13 @@ void SqliteWriter::seal_active_locked() {
 
 void SqliteWriter::release_sealed(const std::vector<std::pair<GroupId, Cursor>>& applied) {
   std::uint64_t replay_from = 0;
+  // Nothing pending: every record of a sealed segment (added to the pending blobs before the
+  // segment was sealed) is in SQLite, or expired and dropped by cleanup (a replay drops it too).
+  const bool nothing_pending = pending_->empty();
   {
     std::lock_guard sealed(sealed_mutex_);
     for (SealedSegment& segment : sealed_) {
+      if (nothing_pending) segment.waits_for.clear();
       for (const auto& [group_id, through] : applied) {
         const auto it = segment.waits_for.find(group_id);
         if (it != segment.waits_for.end() && through >= it->second) segment.waits_for.erase(it);
@@ -480,15 +484,16 @@ Status SqliteWriter::apply_pending(bool everything) {
 
 Status SqliteWriter::apply_pending_locked(bool everything, bool holding_journal, std::size_t max_blobs) {
   if (!journal_) return Status::ok();  // closed
+  if (pending_->empty() && sealed_bytes_.load(std::memory_order_relaxed) > 0) release_sealed({});
   if (!pending_->empty()) {
     // Oldest groups first, whole groups at a time, about apply_max_blobs per transaction: large
     // enough that each group's pages are written once for many blobs. With the journal held,
-    // everything: nothing new can come in, so the journal can then be emptied.
+    // everything: nothing new can come in, so SQLite then has every record.
     const bool all = everything || holding_journal;
     const auto groups = all ? pending_->oldest_groups(kEverything, kEverything)
                             : pending_->oldest_groups(max_blobs != 0 ? max_blobs : options_.apply_max_blobs,
                                                       options_.apply_max_bytes);
-    if (Status st = apply_groups(groups, /*durable=*/all && holding_journal); !st) {
+    if (Status st = apply_groups(groups); !st) {
       std::lock_guard lock(refusal_mutex_);
       if (apply_refusal_.is_ok()) {
         spdlog::error("store: cannot apply {} pending push(es), new pushes are refused until it works: {}",

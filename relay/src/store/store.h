@@ -53,14 +53,14 @@ struct StoreOptions {
   // the WAL grew by this many pages, a RESTART (waits for the writer) once it holds this many.
   int checkpoint_passive_pages = 4096;
   int checkpoint_restart_pages = 65536;
-  // Acknowledged pushes wait in the push journal (<path>-pushlog and <path>-pushlog2) and in
-  // memory until they are copied into SQLite, whole groups at a time, oldest first: once this
-  // many blobs or payload bytes are pending (and then about that many per transaction), or the
-  // oldest waited apply_delay_ms. Once the journal file being appended to holds
-  // journal_clear_bytes the writer switches to the other one, which the applier empties once
-  // SQLite has all it holds (a replay skips what SQLite has); pushes wait for everything to be
-  // applied only if that file grew past journal_max_bytes meanwhile. The pending blobs in memory
-  // are what the two files hold: at most about journal_max_bytes + journal_clear_bytes.
+  // Acknowledged pushes are appended to the push journal's segment files (<path>-seg-<number>,
+  // which keep their payloads for good: SQLite's rows point into them) and wait in memory until
+  // SQLite has their rows, whole groups at a time, oldest first: once this many blobs or payload
+  // bytes are pending (and then about that many per transaction), or the oldest waited
+  // apply_delay_ms. The writer starts a new segment once the current one holds
+  // journal_clear_bytes; pushes wait for everything to be applied only if the segments SQLite
+  // lacks records of reach journal_max_bytes. The pending blobs in memory are what those segments
+  // hold: at most about journal_max_bytes.
   //
   // Larger applies write less per blob: each transaction rewrites every touched group's last,
   // partly filled page, so the fewer blobs per group it carries, the more it writes per blob (64
