@@ -325,8 +325,10 @@ TEST_CASE("ACK watermarks are stored: WELCOME.pending_count and LIST_DEVICES use
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   CHECK(sql_int(fx.dir.file("relay.db"), "SELECT count(*) FROM devices WHERE acked_cursor > 0") == 0);
   fx.hub->on_tick(Hub::Clock::now());
+  // Both devices' ACKs (the tick submits them one by one; they may commit in separate batches).
   REQUIRE(eventually([&] {
-    return sql_int(fx.dir.file("relay.db"), "SELECT count(*) FROM devices WHERE acked_cursor = 3") == 1;
+    return sql_int(fx.dir.file("relay.db"), "SELECT count(*) FROM devices WHERE acked_cursor = 3") == 1 &&
+           sql_int(fx.dir.file("relay.db"), "SELECT count(*) FROM devices WHERE acked_cursor = 5") == 1;
   }));
   fx.hub->on_close(b.conn);
   b.reconnect();
