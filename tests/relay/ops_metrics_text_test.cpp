@@ -75,7 +75,7 @@ TEST_CASE("metrics render each counter and gauge exactly", "[metrics][ops]") {
   g.connections = 3;
   g.sessions = 2;
   g.groups = 1;
-  g.store = StoreStats{5, 10, 20480};
+  g.store = StoreStats{5, 10, 20480, 3, 50331648};
 
   const auto s = parse_samples(render_metrics_text(m, g));
   CHECK(s.at("blindsync_sessions_total") == "7");
@@ -102,6 +102,8 @@ TEST_CASE("metrics render each counter and gauge exactly", "[metrics][ops]") {
   CHECK(s.at("blindsync_groups_stored") == "5");
   CHECK(s.at("blindsync_blobs_buffered") == "10");
   CHECK(s.at("blindsync_bytes_buffered") == "20480");
+  CHECK(s.at("blindsync_segment_files") == "3");
+  CHECK(s.at("blindsync_segment_bytes") == "50331648");
 }
 
 TEST_CASE("the commit latency histogram is cumulative and ends in +Inf = count", "[metrics][ops]") {

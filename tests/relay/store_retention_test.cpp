@@ -471,12 +471,18 @@ TEST_CASE("cleanup gives the disk back: dead segments are deleted, sparse ones c
   (void)cleanup(*store, kNow);  // applies everything, and folds the WAL into the file
   const auto before = disk_bytes(dir);
   CHECK(before > 10 * 1024 * 1024);
+  const StoreStats stats_before = store->stats().value();  // what /metrics reports
+  CHECK(stats_before.segment_files >= 10);
+  CHECK(stats_before.segment_bytes == before - fs::file_size(dir.file("relay.db")));
 
   const CleanupReport first = cleanup(*store, kNow + 1000);
   CHECK(first.expired_removed == 150);
   const auto compacted = disk_bytes(dir);
   INFO("on disk before " << before << " bytes, after the first cleanup " << compacted);
   CHECK(compacted < before / 4);
+  const StoreStats stats_after = store->stats().value();
+  CHECK(stats_after.segment_files <= 2);
+  CHECK(stats_after.segment_bytes == compacted - fs::file_size(dir.file("relay.db")));
   {
     RawDb raw(dir.file("relay.db"));
     // The live payloads of sealed segments moved inline; only the newest segment may keep some.

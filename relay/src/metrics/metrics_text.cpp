@@ -131,6 +131,10 @@ std::string render_metrics_text(const Metrics& m, const MetricsGauges& g) {
   w.single("blobs_buffered", "gauge", "Blobs stored and not yet removed.", g.store ? g.store->blobs : 0);
   w.single("bytes_buffered", "gauge", "Payload bytes stored.", g.store ? g.store->bytes : 0);
   w.single("groups_stored", "gauge", "Groups with stored state.", g.store ? g.store->groups : 0);
+  w.single("segment_files", "gauge", "Push journal segment files (they hold the payloads).",
+           g.store ? g.store->segment_files : 0);
+  w.single("segment_bytes", "gauge", "Disk taken by the push journal segment files.",
+           g.store ? g.store->segment_bytes : 0);
   return w.take();
 }
 

@@ -7,7 +7,8 @@
 //   sessions_total, groups_active, pushes_total, push_duplicates_total, pulls_total, notifies_total,
 //   bytes_received_total, bytes_sent_total, auth_failures_total, rate_limited_total{kind},
 //   errors_total{code,name}, push_commit_seconds (histogram), cleanup_runs_total,
-//   blobs_removed_total, store_up, blobs_buffered, bytes_buffered, groups_stored.
+//   blobs_removed_total, store_up, blobs_buffered, bytes_buffered, groups_stored, segment_files,
+//   segment_bytes.
 //
 // Thread-safety: pure function; reads the atomics with relaxed loads.
 #pragma once

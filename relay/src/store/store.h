@@ -167,6 +167,10 @@ struct StoreStats {
   std::uint64_t groups = 0;
   std::uint64_t blobs = 0;
   std::uint64_t bytes = 0;
+  // Disk taken by the push journal's segment files (payloads live there; compaction keeps it
+  // within about 4x the live payload bytes plus the segments SQLite lacks records of).
+  std::uint64_t segment_files = 0;
+  std::uint64_t segment_bytes = 0;
 };
 
 class Store {
