@@ -90,20 +90,21 @@ class PushJournal {
   // either way the file is as it was before.
   Status append(std::span<JournalRecord> records);
 
-  // Drops every record (after they all reached SQLite).
-  Status clear();
-
   // Closes and deletes the file (a clean shutdown with nothing left to replay).
   void remove();
 
   std::uint64_t size_bytes() const noexcept { return size_; }
   std::uint64_t segment() const noexcept { return segment_; }
+  // A failed append could not be cut back: this file takes no more appends (start the next).
+  bool broken() const noexcept { return broken_; }
   bool has_records() const noexcept;
   const std::string& path() const noexcept { return path_; }
 
  private:
   PushJournal() = default;
   Status write_header();
+  // Empties the file down to its header (open() takes over an empty or header-less file so).
+  Status clear();
 
   std::string path_;
   int fd_ = -1;
@@ -111,7 +112,7 @@ class PushJournal {
   bool sync_ = true;
   std::uint64_t size_ = 0;
   std::uint64_t segment_ = 0;
-  bool broken_ = false;  // a failed append could not be cut back: refuse appends until clear()
+  bool broken_ = false;  // a failed append could not be cut back: refuse every later append
   std::vector<std::uint8_t> buffer_;  // reused between appends
 };
 

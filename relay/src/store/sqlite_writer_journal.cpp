@@ -279,7 +279,8 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
   if (records.empty()) return;
 
   std::lock_guard journal_lock(journal_mutex_);
-  if (journal_->size_bytes() >= options_.journal_clear_bytes) seal_active_locked();
+  // A broken segment ends at its torn record, which was never acknowledged: the next one takes over.
+  if (journal_->size_bytes() >= options_.journal_clear_bytes || journal_->broken()) seal_active_locked();
   if (Status st = journal_->append(records); !st) {
     // Nothing of this run was acknowledged: its cursors are free again (the cache reloads
     // without them) and every push that was to be stored fails.
