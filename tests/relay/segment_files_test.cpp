@@ -1,15 +1,15 @@
 // SegmentFiles (store/segment_files.h): payload reads out of segment files, neighbours read
 // together, a record that does not match its row refused, and a removed segment NOT_FOUND for a
 // reader that did not have it open.
+#include "store/segment_files.h"
+
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <random>
 #include <vector>
 
-#include <catch2/catch.hpp>
-
 #include "store/push_journal.h"
-#include "store/segment_files.h"
 #include "store_fixture.h"
 
 namespace {
@@ -19,8 +19,8 @@ using namespace blindsync::relay::test;
 using relay::sqlite::JournalRecord;
 using relay::sqlite::PayloadRead;
 using relay::sqlite::PushJournal;
-using relay::sqlite::SegmentFiles;
 using relay::sqlite::segment_path_for;
+using relay::sqlite::SegmentFiles;
 
 constexpr std::uint64_t kEpoch = 77;
 
@@ -93,9 +93,10 @@ TEST_CASE("segment files: a read whose record is not the row's blob is refused",
   }
 }
 
-TEST_CASE("segment files: a removed segment stays readable to a reader that had it open, and is NOT_FOUND to a new "
-          "one",
-          "[store][segments]") {
+TEST_CASE(
+    "segment files: a removed segment stays readable to a reader that had it open, and is NOT_FOUND to a new "
+    "one",
+    "[store][segments]") {
   TempDir dir;
   const std::string db = dir.file("relay.db");
   auto records = write_segment(db, 1, 1, 5);

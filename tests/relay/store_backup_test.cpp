@@ -1,7 +1,10 @@
 // The store's online backup (store/store_backup.h): a copy taken while pushes, applies and
 // cleanups run, and segments are compacted and deleted under it, must open as a store that holds
 // every blob acknowledged before the copy started, exactly.
+#include "store/store_backup.h"
+
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -9,11 +12,8 @@
 #include <string>
 #include <thread>
 
-#include <catch2/catch.hpp>
-
 #include "store/push_journal.h"
 #include "store/store.h"
-#include "store/store_backup.h"
 #include "store_fixture.h"
 
 namespace {
@@ -28,14 +28,16 @@ constexpr std::size_t kPayloadBytes = 300;
 Result<CleanupReport> cleanup_sync(Store& store, std::uint64_t now_ms) {
   auto promise = std::make_shared<std::promise<Result<CleanupReport>>>();
   auto future = promise->get_future();
-  store.submit_cleanup(CleanupRequest{now_ms, false}, [promise](Result<CleanupReport> r) { promise->set_value(std::move(r)); });
+  store.submit_cleanup(CleanupRequest{now_ms, false},
+                       [promise](Result<CleanupReport> r) { promise->set_value(std::move(r)); });
   if (future.wait_for(kStoreHangGuard) != std::future_status::ready) FAIL("cleanup hung");
   return future.get();
 }
 
-TEST_CASE("backup: a copy taken while pushes, applies and cleanups delete segments holds every blob acknowledged "
-          "before it",
-          "[store][backup]") {
+TEST_CASE(
+    "backup: a copy taken while pushes, applies and cleanups delete segments holds every blob acknowledged "
+    "before it",
+    "[store][backup]") {
   TempDir dir;
   StoreOptions options;
   options.path = dir.file("relay.db");
@@ -55,7 +57,8 @@ TEST_CASE("backup: a copy taken while pushes, applies and cleanups delete segmen
   std::thread pusher([&] {
     std::uint32_t churn_n = 0;
     for (std::uint32_t i = 1; i <= 100'000 && running.load(); ++i) {
-      auto r = push_sync(*store, PushRequest{kept, blob_n(i), device_n(1), payload_n(i, kPayloadBytes), kNow, kNever});
+      auto r = push_sync(
+          *store, PushRequest{kept, blob_n(i), device_n(1), payload_n(i, kPayloadBytes), kNow, kNever});
       if (!r || r->cursor != i) ++failures;
       kept_acked = i;
       for (int k = 0; k < 7; ++k) {
@@ -95,7 +98,8 @@ TEST_CASE("backup: a copy taken while pushes, applies and cleanups delete segmen
       auto page = (*restored)->pull(kept, after, 500, kNow);
       REQUIRE(page.has_value());
       for (const auto& blob : page->blobs) {
-        if (blob.cursor != after + 1 || blob.payload != payload_n(static_cast<std::uint32_t>(blob.cursor), kPayloadBytes)) {
+        if (blob.cursor != after + 1 ||
+            blob.payload != payload_n(static_cast<std::uint32_t>(blob.cursor), kPayloadBytes)) {
           ++wrong;
         }
         after = blob.cursor;
@@ -118,8 +122,9 @@ TEST_CASE("backup: a copy taken while pushes, applies and cleanups delete segmen
   store->close();
 }
 
-TEST_CASE("store: pulls running while cleanup compacts and deletes segments under them get every blob, exactly",
-          "[store][journal][concurrency]") {
+TEST_CASE(
+    "store: pulls running while cleanup compacts and deletes segments under them get every blob, exactly",
+    "[store][journal][concurrency]") {
   TempDir dir;
   StoreOptions options;
   options.path = dir.file("relay.db");
@@ -137,7 +142,8 @@ TEST_CASE("store: pulls running while cleanup compacts and deletes segments unde
   std::thread pusher([&] {
     std::uint32_t churn_n = 0;
     for (std::uint32_t i = 1; i <= 1000 && running.load(); ++i) {
-      if (!push_sync(*store, PushRequest{kept, blob_n(i), device_n(1), payload_n(i, kPayloadBytes), kNow, kNever})) {
+      if (!push_sync(*store,
+                     PushRequest{kept, blob_n(i), device_n(1), payload_n(i, kPayloadBytes), kNow, kNever})) {
         ++failures;
       }
       kept_acked = i;
@@ -171,7 +177,8 @@ TEST_CASE("store: pulls running while cleanup compacts and deletes segments unde
         break;
       }
       for (const auto& blob : page->blobs) {
-        if (blob.cursor != after + 1 || blob.payload != payload_n(static_cast<std::uint32_t>(blob.cursor), kPayloadBytes)) {
+        if (blob.cursor != after + 1 ||
+            blob.payload != payload_n(static_cast<std::uint32_t>(blob.cursor), kPayloadBytes)) {
           ++wrong;
         }
         after = blob.cursor;

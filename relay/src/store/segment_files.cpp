@@ -65,7 +65,8 @@ Status SegmentFiles::read(std::span<PayloadRead> reads) {
   order.reserve(reads.size());
   for (PayloadRead& r : reads) {
     if (r.size > kMaxPayloadBytes || r.offset < kRecordPayloadOffset) {
-      return Status(Code::kInternal, "a blob row names an impossible place in segment " + std::to_string(r.segment));
+      return Status(Code::kInternal,
+                    "a blob row names an impossible place in segment " + std::to_string(r.segment));
     }
     order.push_back(&r);
   }
@@ -92,19 +93,26 @@ Status SegmentFiles::read(std::span<PayloadRead> reads) {
     buffer.resize(end - start);
     std::size_t got = 0;
     while (got < buffer.size()) {
-      const ssize_t n = ::pread((*file)->fd, buffer.data() + got, buffer.size() - got, static_cast<off_t>(start + got));
+      const ssize_t n =
+          ::pread((*file)->fd, buffer.data() + got, buffer.size() - got, static_cast<off_t>(start + got));
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Status(Code::kInternal, "cannot read segment '" + (*file)->path + "': " + std::strerror(errno));
-      if (n == 0) return Status(Code::kInternal, "segment '" + (*file)->path + "' is shorter than its rows say");
+      if (n < 0)
+        return Status(Code::kInternal,
+                      "cannot read segment '" + (*file)->path + "': " + std::strerror(errno));
+      if (n == 0)
+        return Status(Code::kInternal, "segment '" + (*file)->path + "' is shorter than its rows say");
       got += static_cast<std::size_t>(n);
     }
     for (std::size_t i = first; i < last; ++i) {
       PayloadRead& r = *order[i];
       const std::uint8_t* record = buffer.data() + (r.offset - kRecordPayloadOffset - start);
       const std::uint64_t body_size = kRecordPayloadOffset - kRecordBodyOffset + r.size;
-      const bool matches = get_u32(record) == body_size &&
-                           std::equal(r.blob_id.bytes().begin(), r.blob_id.bytes().end(), record + kRecordBlobIdOffset);
-      if (!matches) return Status(Code::kInternal, "segment '" + (*file)->path + "' does not hold the blob its row names");
+      const bool matches =
+          get_u32(record) == body_size &&
+          std::equal(r.blob_id.bytes().begin(), r.blob_id.bytes().end(), record + kRecordBlobIdOffset);
+      if (!matches)
+        return Status(Code::kInternal,
+                      "segment '" + (*file)->path + "' does not hold the blob its row names");
       const std::uint8_t* payload = record + kRecordPayloadOffset;
       r.out->assign(payload, payload + r.size);
     }

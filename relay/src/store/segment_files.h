@@ -29,8 +29,8 @@ struct PayloadRead {
   std::uint64_t segment = 0;
   std::uint64_t offset = 0;  // of the payload in the file
   std::uint64_t size = 0;
-  BlobId blob_id;            // checked against the record, so a wrong row never serves another blob
-  Bytes* out = nullptr;      // filled with the payload
+  BlobId blob_id;        // checked against the record, so a wrong row never serves another blob
+  Bytes* out = nullptr;  // filled with the payload
 };
 
 class SegmentFiles {

@@ -151,8 +151,8 @@ class SqliteWriter {
   // True when enough is pending (or a sealed segment waits for SQLite), or the deadline passed.
   bool apply_due(std::chrono::steady_clock::time_point now) const;
   // Copies pending blobs into SQLite in one transaction: every one (`everything`), or the oldest
-  // groups' up to about apply_max_blobs. On failure the blobs stay pending (and journaled), and new pushes are
-  // refused with the error until an apply succeeds. Takes the writer's locks itself.
+  // groups' up to about apply_max_blobs. On failure the blobs stay pending (and journaled), and
+  // new pushes are refused with the error until an apply succeeds. Takes the writer's locks itself.
   Status apply_pending(bool everything);
   // At close: applies what is pending and notes that no segment needs a replay (when the apply
   // fails, the next start replays them).

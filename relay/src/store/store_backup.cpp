@@ -33,11 +33,13 @@ Status fs_error(const std::string& what, const fs::path& path, const std::error_
 // fsync of a file or directory, so the copy is on disk when the command says it is done.
 Status sync_path(const fs::path& path, bool directory) {
   const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return Status(Code::kStorageError, "cannot open '" + path.string() + "': " + std::strerror(errno));
+  if (fd < 0)
+    return Status(Code::kStorageError, "cannot open '" + path.string() + "': " + std::strerror(errno));
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) return Status(Code::kStorageError, "cannot sync '" + path.string() + "': " + std::strerror(err));
+  if (rc != 0)
+    return Status(Code::kStorageError, "cannot sync '" + path.string() + "': " + std::strerror(err));
   return Status::ok();
 }
 
@@ -57,7 +59,8 @@ Result<bool> copy_private(const fs::path& from, const fs::path& to) {
 Status copy_database(const std::string& database_path, const fs::path& to) {
   {
     const int fd = ::open(to.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return Status(Code::kStorageError, "cannot create '" + to.string() + "': " + std::strerror(errno));
+    if (fd < 0)
+      return Status(Code::kStorageError, "cannot create '" + to.string() + "': " + std::strerror(errno));
     ::close(fd);
   }
   auto source = Database::open(database_path, SQLITE_OPEN_READONLY);
@@ -97,7 +100,8 @@ Result<SnapshotNeeds> needs_of(const fs::path& copied_database) {
   auto stmt = db->prepare("SELECT number FROM segments WHERE live_blobs > 0");
   if (!stmt) return stmt.error();
   int rc = SQLITE_ROW;
-  while ((rc = stmt->step()) == SQLITE_ROW) needs.referenced.insert(static_cast<std::uint64_t>(stmt->column_int64(0)));
+  while ((rc = stmt->step()) == SQLITE_ROW)
+    needs.referenced.insert(static_cast<std::uint64_t>(stmt->column_int64(0)));
   if (rc != SQLITE_DONE) return db->error(rc, "backup: list segments");
   return needs;
 }
@@ -120,7 +124,8 @@ Result<bool> try_backup(const std::string& database_path, const fs::path& dir, B
   if (!before) return before.error();
   std::set<std::uint64_t> copied;
   for (const std::uint64_t n : *before) {
-    auto done = copy_private(sqlite::segment_path_for(database_path, n), sqlite::segment_path_for(copy_path, n));
+    auto done =
+        copy_private(sqlite::segment_path_for(database_path, n), sqlite::segment_path_for(copy_path, n));
     if (!done) return done.error();
     if (*done) copied.insert(n);  // a missing one was deleted: no later snapshot points into it
   }
@@ -134,7 +139,8 @@ Result<bool> try_backup(const std::string& database_path, const fs::path& dir, B
   if (!needs) return needs.error();
   auto now = sqlite::list_segments(database_path);
   if (!now) return now.error();
-  const std::uint64_t recopy_from = std::min(before->empty() ? needs->replay_from : before->back(), needs->replay_from);
+  const std::uint64_t recopy_from =
+      std::min(before->empty() ? needs->replay_from : before->back(), needs->replay_from);
   std::set<std::uint64_t> needed = needs->referenced;
   for (const std::uint64_t n : *now) {
     if (n >= needs->replay_from) needed.insert(n);
@@ -142,7 +148,8 @@ Result<bool> try_backup(const std::string& database_path, const fs::path& dir, B
   for (auto it = now->rbegin(); it != now->rend(); ++it) {
     const std::uint64_t n = *it;
     if (n < recopy_from && copied.count(n) != 0) continue;
-    auto done = copy_private(sqlite::segment_path_for(database_path, n), sqlite::segment_path_for(copy_path, n));
+    auto done =
+        copy_private(sqlite::segment_path_for(database_path, n), sqlite::segment_path_for(copy_path, n));
     if (!done) return done.error();
     if (*done) {
       copied.insert(n);
@@ -180,17 +187,21 @@ Result<bool> try_backup(const std::string& database_path, const fs::path& dir, B
 
 }  // namespace
 
-Result<BackupReport> backup_sqlite_store(const std::string& database_path, const std::string& destination_dir) {
+Result<BackupReport> backup_sqlite_store(const std::string& database_path,
+                                         const std::string& destination_dir) {
   std::error_code ec;
-  if (!fs::exists(database_path, ec)) return Status(Code::kStorageError, "no database at '" + database_path + "'");
+  if (!fs::exists(database_path, ec))
+    return Status(Code::kStorageError, "no database at '" + database_path + "'");
   const fs::path dir(destination_dir);
   if (!fs::exists(dir, ec)) {
     if (!fs::create_directories(dir, ec)) return fs_error("cannot create", dir, ec);
     fs::permissions(dir, fs::perms::owner_all, ec);
   }
-  if (!fs::is_directory(dir, ec)) return Status(Code::kStorageError, "'" + destination_dir + "' is not a directory");
+  if (!fs::is_directory(dir, ec))
+    return Status(Code::kStorageError, "'" + destination_dir + "' is not a directory");
   if (!fs::is_empty(dir, ec)) {
-    return Status(Code::kStorageError, "'" + destination_dir + "' is not empty; back up into a new directory");
+    return Status(Code::kStorageError,
+                  "'" + destination_dir + "' is not empty; back up into a new directory");
   }
   if (fs::equivalent(dir, fs::path(database_path).parent_path(), ec)) {
     return Status(Code::kStorageError, "'" + destination_dir + "' is the data directory itself");

@@ -23,6 +23,7 @@ struct BackupReport {
 
 // Copies the database at `database_path` and its segments into `destination_dir` (created 0700
 // if missing; refused unless empty), as files of the same names, 0600.
-Result<BackupReport> backup_sqlite_store(const std::string& database_path, const std::string& destination_dir);
+Result<BackupReport> backup_sqlite_store(const std::string& database_path,
+                                         const std::string& destination_dir);
 
 }  // namespace blindsync::relay
