@@ -88,7 +88,8 @@ struct SnapshotNeeds {
 };
 
 Result<SnapshotNeeds> needs_of(const fs::path& copied_database) {
-  auto db = Database::open(copied_database.string(), SQLITE_OPEN_READONLY);
+  // Read-write: the copy is ours, and its last connection then removes the -wal and -shm it made.
+  auto db = Database::open(copied_database.string(), SQLITE_OPEN_READWRITE);
   if (!db) return db.error();
   SnapshotNeeds needs;
   auto version = db->query_int64("PRAGMA user_version");
