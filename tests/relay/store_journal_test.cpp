@@ -61,6 +61,14 @@ std::vector<JournalRecord> read_journal(const std::string& path, std::uint64_t e
   return std::move(*records);
 }
 
+// Appends records to the journal file at `path`: segment `segment`, or 0 for the earlier format's.
+void append_records(const std::string& path, std::uint64_t epoch, std::vector<JournalRecord> records,
+                    std::uint64_t segment = 0) {
+  auto journal = PushJournal::open(path, epoch, true, segment);
+  if (!journal) FAIL("open: " << journal.error().message());
+  REQUIRE(journal->append(records).is_ok());
+}
+
 StoreOptions options_at(const std::string& path) {
   StoreOptions options;
   options.path = path;
@@ -543,14 +551,9 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
 
   SECTION("records in segments past replay_from are replayed, pointing into their segments") {
     const std::uint64_t first = replay_from(path);
-    {
-      auto older = PushJournal::open(relay::sqlite::segment_path_for(path, first), epoch, true, first).value();
-      auto newer = PushJournal::open(relay::sqlite::segment_path_for(path, first + 1), epoch, true, first + 1).value();
-      std::vector<JournalRecord> in_older{record_n(g, 2, 2), record_n(g, 4, 4), record_n(g, 5, 5)};
-      std::vector<JournalRecord> in_newer{record_n(g, 6, 6)};
-      REQUIRE(older.append(in_older).is_ok());
-      REQUIRE(newer.append(in_newer).is_ok());
-    }
+    append_records(relay::sqlite::segment_path_for(path, first), epoch,
+                   {record_n(g, 2, 2), record_n(g, 4, 4), record_n(g, 5, 5)}, first);
+    append_records(relay::sqlite::segment_path_for(path, first + 1), epoch, {record_n(g, 6, 6)}, first + 1);
     {
       auto store = open_sqlite_store(options_at(path)).value();
       CHECK(pulled_cursors(*store, g) == one_to(6));
@@ -566,29 +569,28 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
     CHECK(store->stats().value().blobs == 6);
     CHECK(push_sync(*store, PushRequest{g, blob_n(77), device_n(1), payload_n(77), kNow, kNever})->cursor == 7);
   }
+  SECTION("a replayed segment no row points into (its records expired) is deleted at the start") {
+    const std::uint64_t first = replay_from(path);
+    const std::string expired_only = relay::sqlite::segment_path_for(path, first);
+    append_records(expired_only, epoch, {record_n(g, 4, 4, /*expires=*/1)}, first);
+    auto store = open_sqlite_store(options_at(path)).value();
+    CHECK_FALSE(fs::exists(expired_only));
+    CHECK(push_sync(*store, PushRequest{g, blob_n(77), device_n(1), payload_n(77), kNow, kNever})->cursor == 5);
+  }
   SECTION("a hole between segments refuses the start and keeps them") {
     const std::uint64_t first = replay_from(path);
-    {
-      auto older = PushJournal::open(relay::sqlite::segment_path_for(path, first), epoch, true, first).value();
-      auto newer = PushJournal::open(relay::sqlite::segment_path_for(path, first + 1), epoch, true, first + 1).value();
-      std::vector<JournalRecord> in_older{record_n(g, 4, 4)};
-      std::vector<JournalRecord> in_newer{record_n(g, 6, 6)};
-      REQUIRE(older.append(in_older).is_ok());
-      REQUIRE(newer.append(in_newer).is_ok());
-    }
+    append_records(relay::sqlite::segment_path_for(path, first), epoch, {record_n(g, 4, 4)}, first);
+    append_records(relay::sqlite::segment_path_for(path, first + 1), epoch, {record_n(g, 6, 6)}, first + 1);
     auto refused = open_sqlite_store(options_at(path));
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().message().find("skips from cursor 4 to 6") != std::string::npos);
     CHECK(read_journal(relay::sqlite::segment_path_for(path, first + 1), epoch).size() == 1);
   }
   SECTION("the earlier format's file: records SQLite has are skipped (a crash between apply and emptying it)") {
-    {
-      auto journal = PushJournal::open(journal_path, epoch, true).value();
-      std::vector<JournalRecord> records;
-      for (std::uint32_t i = 1; i <= 5; ++i) records.push_back(record_n(g, i, i));
-      records[3].expires_at_ms = 1;  // cursor 4 expired long ago
-      REQUIRE(journal.append(records).is_ok());
-    }
+    std::vector<JournalRecord> records;
+    for (std::uint32_t i = 1; i <= 5; ++i) records.push_back(record_n(g, i, i));
+    records[3].expires_at_ms = 1;  // cursor 4 expired long ago
+    append_records(journal_path, epoch, std::move(records));
     auto store = open_sqlite_store(options_at(path)).value();
     CHECK(pulled_cursors(*store, g) == std::vector<Cursor>{1, 2, 3, 5});
     CHECK(store->max_cursor(g).value() == 5);
@@ -596,16 +598,10 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
     CHECK(store->stats().value().blobs == 5);
   }
   SECTION("the earlier format's two files: a group's records split between them are replayed in cursor order, whichever file is older") {
-    {
-      auto newer = PushJournal::open(journal_path, epoch, true).value();
-      auto older = PushJournal::open(path + "-pushlog2", epoch, true).value();
-      const GroupId h = group_n(2);
-      std::vector<JournalRecord> in_newer{record_n(g, 7, 7), record_n(h, 3, 3), record_n(g, 8, 8)};
-      std::vector<JournalRecord> in_older{record_n(h, 1, 1), record_n(g, 4, 4), record_n(g, 5, 5), record_n(h, 2, 2),
-                                          record_n(g, 6, 6)};
-      REQUIRE(newer.append(in_newer).is_ok());
-      REQUIRE(older.append(in_older).is_ok());
-    }
+    const GroupId h = group_n(2);
+    append_records(journal_path, epoch, {record_n(g, 7, 7), record_n(h, 3, 3), record_n(g, 8, 8)});
+    append_records(path + "-pushlog2", epoch,
+                   {record_n(h, 1, 1), record_n(g, 4, 4), record_n(g, 5, 5), record_n(h, 2, 2), record_n(g, 6, 6)});
     auto store = open_sqlite_store(options_at(path)).value();
     CHECK(pulled_cursors(*store, g) == one_to(8));
     CHECK(pulled_cursors(*store, group_n(2)) == one_to(3));
@@ -615,25 +611,15 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
     CHECK_FALSE(fs::exists(path + "-pushlog2"));
   }
   SECTION("a hole between the earlier format's two files refuses the start") {
-    {
-      auto newer = PushJournal::open(journal_path, epoch, true).value();
-      auto older = PushJournal::open(path + "-pushlog2", epoch, true).value();
-      std::vector<JournalRecord> in_newer{record_n(g, 6, 6)};
-      std::vector<JournalRecord> in_older{record_n(g, 4, 4)};
-      REQUIRE(newer.append(in_newer).is_ok());
-      REQUIRE(older.append(in_older).is_ok());
-    }
+    append_records(journal_path, epoch, {record_n(g, 6, 6)});
+    append_records(path + "-pushlog2", epoch, {record_n(g, 4, 4)});
     auto refused = open_sqlite_store(options_at(path));
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().message().find("skips from cursor 4 to 6") != std::string::npos);
     CHECK(read_journal(path + "-pushlog2", epoch).size() == 1);
   }
   SECTION("a record past a hole in the earlier format's file refuses the start and keeps the file") {
-    {
-      auto journal = PushJournal::open(journal_path, epoch, true).value();
-      std::vector<JournalRecord> records{record_n(g, 9, 9)};
-      REQUIRE(journal.append(records).is_ok());
-    }
+    append_records(journal_path, epoch, {record_n(g, 9, 9)});
     auto refused = open_sqlite_store(options_at(path));
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().message().find("skips from cursor 3 to 9") != std::string::npos);

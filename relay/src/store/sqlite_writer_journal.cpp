@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <unordered_set>
 #include <string>
 #include <utility>
 
@@ -652,16 +653,33 @@ Status SqliteWriter::replay_journal() {
 }
 
 Status SqliteWriter::remove_unreferenced_segments(const std::vector<std::uint64_t>& numbers) {
+  // Below replay_from, only the segments that rows point into stay; their rows say which.
+  std::unordered_set<std::uint64_t> live;
+  std::vector<std::uint64_t> dead_rows;
+  {
+    StatementReset reset(s_->select_segments);
+    s_->select_segments.bind_int64(1, static_cast<std::int64_t>(replay_from_));
+    int rc = SQLITE_ROW;
+    while ((rc = s_->select_segments.step()) == SQLITE_ROW) {
+      const auto number = static_cast<std::uint64_t>(s_->select_segments.column_int64(0));
+      if (s_->select_segments.column_int64(1) > 0) {
+        live.insert(number);
+      } else {
+        dead_rows.push_back(number);
+      }
+    }
+    if (rc != SQLITE_DONE) return s_->db.error(rc, "list segments", Code::kInternal);
+  }
   for (const std::uint64_t number : numbers) {
-    if (number >= replay_from_) break;
-    // One lookup per file: how many rows point into it.
-    auto live = s_->db.query_int64("SELECT coalesce((SELECT live_blobs FROM segments WHERE number = " +
-                                   std::to_string(number) + "), 0)");
-    if (!live) return live.error();
-    if (*live > 0) continue;
+    if (number >= replay_from_ || live.count(number) != 0) continue;
     if (auto st = segment_files_->remove(number); !st) return st;
   }
-  return s_->db.exec("DELETE FROM segments WHERE live_blobs <= 0 AND number < " + std::to_string(replay_from_));
+  for (const std::uint64_t number : dead_rows) {
+    StatementReset reset(s_->delete_segment);
+    s_->delete_segment.bind_int64(1, static_cast<std::int64_t>(number));
+    if (int rc = s_->delete_segment.step(); rc != SQLITE_DONE) return s_->db.error(rc, "delete segment row");
+  }
+  return Status::ok();
 }
 
 Result<bool> SqliteWriter::segment_cleanup_step() {
