@@ -31,6 +31,22 @@ namespace {
 using namespace blindsync;
 using namespace blindsync::test;
 
+// Every blob of the client's group, pulled page by page from cursor 0 (at most 100 pages).
+std::vector<PulledBlob> pull_everything(ProtocolClient& reader) {
+  std::vector<PulledBlob> blobs;
+  Cursor after = 0;
+  for (int page_no = 0; page_no < 100; ++page_no) {
+    auto page = reader.pull(after);
+    REQUIRE(page.has_value());
+    for (auto& blob : page->blobs) {
+      after = blob.cursor;
+      blobs.push_back(std::move(blob));
+    }
+    if (!page->has_more) break;
+  }
+  return blobs;
+}
+
 constexpr int kBoundedRounds = 200;  // x 50 ms: how long "eventually" may take before a test fails
 
 std::map<std::string, std::string> parse_metrics(const std::string& text) {
@@ -369,16 +385,7 @@ TEST_CASE("SIGTERM drains: pushes acked before the signal are all there after a 
   auto reader = connect_client(restarted->port);
   REQUIRE(reader->handshake(auth::SigningKey::generate(), group).has_value());
   std::set<std::string> stored;
-  Cursor after = 0;
-  for (int page_no = 0; page_no < 100; ++page_no) {
-    auto page = reader->pull(after);
-    REQUIRE(page.has_value());
-    for (const auto& blob : page->blobs) {
-      stored.insert(blob.blob_id.to_hex());
-      after = blob.cursor;
-    }
-    if (!page->has_more) break;
-  }
+  for (const auto& blob : pull_everything(*reader)) stored.insert(blob.blob_id.to_hex());
   for (const auto& id : acked) {
     INFO("acked blob " << id);
     CHECK(stored.count(id) == 1);
@@ -420,20 +427,12 @@ TEST_CASE("SIGKILL after acks: every acknowledged push is there after a restart,
   auto reader = connect_client(restarted->port);
   REQUIRE(reader->handshake(auth::SigningKey::generate(), group).has_value());
   std::map<std::string, Cursor> stored;
-  std::size_t pulled = 0;
-  Cursor after = 0;
-  for (int page_no = 0; page_no < 100; ++page_no) {
-    auto page = reader->pull(after);
-    REQUIRE(page.has_value());
-    for (const auto& blob : page->blobs) {
-      CHECK(blob.cursor == after + 1);  // gap-free
-      stored[blob.blob_id.to_hex()] = blob.cursor;
-      after = blob.cursor;
-      ++pulled;
-    }
-    if (!page->has_more) break;
+  const auto pulled = pull_everything(*reader);
+  for (std::size_t i = 0; i < pulled.size(); ++i) {
+    CHECK(pulled[i].cursor == i + 1);  // gap-free
+    stored[pulled[i].blob_id.to_hex()] = pulled[i].cursor;
   }
-  CHECK(pulled == kPushes);  // nothing twice
+  CHECK(pulled.size() == kPushes);  // nothing twice
   CHECK(stored == acked);    // every acked blob, at the cursor its ack named
   auto next = reader->push(numbered_blob(kPushes + 1), Bytes(8, 1));
   REQUIRE(next.has_value());
@@ -484,17 +483,11 @@ TEST_CASE("the relay binary's --backup-to copies a running relay's store, a rela
   auto reader = connect_client(restored->port);
   REQUIRE(reader->handshake(auth::SigningKey::generate(), group).has_value());
   std::map<std::string, Cursor> stored;
-  Cursor after = 0;
-  for (int page_no = 0; page_no < 100; ++page_no) {
-    auto page = reader->pull(after);
-    REQUIRE(page.has_value());
-    for (const auto& blob : page->blobs) {
-      CHECK(blob.cursor == after + 1);  // gap-free
-      CHECK(blob.payload.size() == 2000);
-      stored[blob.blob_id.to_hex()] = blob.cursor;
-      after = blob.cursor;
-    }
-    if (!page->has_more) break;
+  const auto pulled = pull_everything(*reader);
+  for (std::size_t i = 0; i < pulled.size(); ++i) {
+    CHECK(pulled[i].cursor == i + 1);  // gap-free
+    CHECK(pulled[i].payload.size() == 2000);
+    stored[pulled[i].blob_id.to_hex()] = pulled[i].cursor;
   }
   for (const auto& [id, cursor] : before_backup) {
     INFO("blob acknowledged before the backup: " << id);
