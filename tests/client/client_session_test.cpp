@@ -367,6 +367,60 @@ TEST_CASE("a push that cannot connect stays queued and flush_outbox sends it lat
   CHECK(t.relay->connects == connects);
 }
 
+TEST_CASE("calls in a row share one session, NOTIFYs that arrived in between are dropped, and a dead one is "
+          "replaced",
+          "[client]") {
+  TwoDevices t;
+  const int connects = t.relay->connects;
+  REQUIRE(push_text(*t.a, t.group, "1").has_value());
+  REQUIRE(push_text(*t.a, t.group, "2").has_value());
+  REQUIRE(t.b->pull(t.group, {}, {}).is_ok());
+  CHECK(t.relay->connects == connects + 2);  // one session for A's two pushes, one for B
+
+  // B's session stays open: A's next pushes queue NOTIFYs on it, which B's next call drops
+  // before it pulls from its stored cursor.
+  REQUIRE(push_text(*t.a, t.group, "3").has_value());
+  REQUIRE(push_text(*t.a, t.group, "4").has_value());
+  Inbox inbox;
+  REQUIRE(t.b->pull(t.group, {}, inbox.handler()).is_ok());
+  CHECK(inbox.texts() == std::vector<std::string>{"3", "4"});
+  CHECK(t.relay->connects == connects + 2);
+
+  // The relay restarts: the kept sessions are found closed and replaced.
+  t.relay->drop_connections();
+  REQUIRE(push_text(*t.a, t.group, "5").has_value());
+  REQUIRE(t.b->pull(t.group, {}, {}).is_ok());
+  CHECK(t.relay->connects == connects + 4);
+  CHECK(group_of(*t.b, t.group).cursor == 5);
+}
+
+TEST_CASE("a push whose kept session dies under it runs again on a new session, with the same blob id",
+          "[client]") {
+  TwoDevices t;
+  REQUIRE(push_text(*t.a, t.group, "1").has_value());
+  const int connects = t.relay->connects;
+  t.relay->drop_on_push = 1;  // the kept session's connection drops at the next PUSH
+  auto second = push_text(*t.a, t.group, "2");
+  REQUIRE(second.has_value());
+  CHECK(second->cursor == 2);
+  CHECK(t.relay->connects == connects + 1);
+  REQUIRE(t.relay->pushes_received.size() == 3);  // 1; 2 on the dead session; 2 again
+  CHECK(t.relay->pushes_received[1] == second->blob_id);
+  CHECK(t.relay->pushes_received[2] == second->blob_id);
+  CHECK(t.a->status().outbox_size == 0);
+
+  // A pull is not repeated: blobs may have reached the handler. It fails, the next one reconnects.
+  t.relay->drop_connections();
+  REQUIRE(t.b->pull(t.group, {}, {}).is_ok());  // B had no kept session: a new one
+  t.relay->pull_hook = [&](FakeConnection& connection, std::uint32_t, const Pull&) {
+    connection.close();
+    return true;
+  };
+  CHECK_FALSE(t.b->pull(t.group, {}, {}).is_ok());
+  t.relay->pull_hook = nullptr;
+  CHECK(t.b->pull(t.group, {}, {}).is_ok());
+}
+
 TEST_CASE("a pull also sends what the outbox still holds", "[client]") {
   TwoDevices t;
   t.relay->fail_connects = 1;
@@ -552,6 +606,7 @@ TEST_CASE("a new relay epoch resets the cursor, the re-pull skips blobs already 
   auto old_blobs = t.relay->blobs[t.group];
   t.relay->blobs[t.group].clear();
   t.relay->epoch += 1;
+  t.relay->drop_connections();  // the relay restarted on the new database
   for (int i : {2, 0, 1}) {
     t.relay->store_blob(t.group, old_blobs[static_cast<std::size_t>(i)].blob_id,
                         old_blobs[static_cast<std::size_t>(i)].sender_id, old_blobs[static_cast<std::size_t>(i)].payload);
@@ -576,6 +631,7 @@ TEST_CASE("a relay whose max_cursor fell below ours (restored backup) makes us r
   for (const char* text : {"b1", "b2", "b3"}) REQUIRE(push_text(*t.a, t.group, text).has_value());
   REQUIRE(t.b->pull(t.group, {}, {}).is_ok());
   t.relay->blobs[t.group].resize(1);  // rolled back to cursor 1, same epoch
+  t.relay->drop_connections();        // the relay restarted on the restored database
   REQUIRE(push_text(*t.a, t.group, "new at 2").has_value());
   // A's outbox was empty; the rolled-back blobs are gone from this relay.
   CHECK(t.relay->max_cursor(t.group) == 2);
@@ -838,6 +894,7 @@ TEST_CASE("watch reports a revocation of this device", "[client][watch]") {
 TEST_CASE("status lists identity, groups with cursors and the outbox size", "[client]") {
   TwoDevices t;
   REQUIRE(push_text(*t.a, t.group, "1").has_value());
+  t.relay->drop_connections();  // the relay went away, and cannot be reached for the next push
   t.relay->fail_connects = 1;
   REQUIRE_FALSE(push_text(*t.a, t.group, "2").has_value());
   REQUIRE(t.b->pull(t.group, {}, {}).is_ok());

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <functional>
 #include <utility>
 
 #include "cursor_epoch.h"
@@ -18,6 +19,7 @@
 #include "local_store.h"
 #include "outbox_entry.h"
 #include "relay_session.h"
+#include "session_cache.h"
 
 namespace blindsync {
 
@@ -85,17 +87,53 @@ class Client::Impl {
   }
 
   struct Connection {
-    std::unique_ptr<RelaySession> session;
-    CursorRecord cursor;  // after applying the relay's epoch
+    RelaySession* session = nullptr;  // kept in sessions_
+    CursorRecord cursor;              // after applying the relay's epoch
+    bool reused = false;              // kept from an earlier call
   };
 
-  // Connects to the group's primary relay (pinned relay_id) and reconciles the stored cursor with
-  // WELCOME (cursor_epoch.h): after a relay reset we start again from 0 and rely on seen_blobs to
+  // Runs work(Connection&) on the group's kept session (session_cache.h), or on a new one.
+  // `idempotent`: should a kept session turn out dead (the relay closed it just as the call
+  // began), the work runs once more on a new session. Pushes are: a push keeps its blob_id, and
+  // the relay answers a repeat with the stored cursor. Pulls are not repeated, since blobs may
+  // have reached the handler already; the next call gets a new session.
+  // `on_connect_error` turns a failure to connect into the call's result.
+  template <typename R, typename Work>
+  R with_session(const LoadedGroup& group, bool idempotent, Work&& work,
+                 const std::function<R(const Status&)>& on_connect_error) {
+    const GroupId& group_id = group.record.group_id;
+    auto connection = connect(group, /*reuse=*/true);
+    if (!connection) return on_connect_error(connection.error());
+    R result = work(*connection);
+    if (idempotent && connection->reused && !connection->session->usable()) {
+      connection = connect(group, /*reuse=*/false);
+      if (!connection) return on_connect_error(connection.error());
+      result = work(*connection);
+    }
+    sessions_.done(group_id, client_detail::SessionCache::Clock::now());
+    return result;
+  }
+
+  template <typename R, typename Work>
+  R with_session(const LoadedGroup& group, bool idempotent, Work&& work) {
+    return with_session<R>(group, idempotent, std::forward<Work>(work), [](const Status& s) { return R(s); });
+  }
+
+  // The group's kept session when `reuse` and it is fit for it; otherwise connects to the group's
+  // primary relay (pinned relay_id) and reconciles the stored cursor with WELCOME
+  // (cursor_epoch.h): after a relay reset we start again from 0 and rely on seen_blobs to
   // deduplicate.
-  Result<Connection> connect(const LoadedGroup& group) {
+  Result<Connection> connect(const LoadedGroup& group, bool reuse) {
     if (Status s = home_.require_identity(); !s) return s;
     auto stored = store_->load_cursor(group.record.group_id, group.record.relay_url);
     if (!stored) return stored.error();
+    const auto now = client_detail::SessionCache::Clock::now();
+    if (reuse) {
+      // Its epoch was reconciled when it opened; the stored cursor has moved with every page since.
+      if (RelaySession* kept = sessions_.find(group.record.group_id, group.record.relay_url, now)) {
+        return Connection{kept, *stored, true};
+      }
+    }
     auto session = RelaySession::open(
         options_.transport, home_.session_params(group.record.relay_url, group.record.relay_id, group.keys,
                                                  stored->cursor, options_.request_timeout));
@@ -112,7 +150,8 @@ class Client::Impl {
         return saved;
       }
     }
-    return Connection{std::move(*session), next};
+    RelaySession* kept = sessions_.keep(group.record.group_id, group.record.relay_url, std::move(*session), now);
+    return Connection{kept, next, false};
   }
 
   client_detail::GroupContext context_for(const LoadedGroup& group, const Connection& connection) const {
@@ -156,18 +195,23 @@ class Client::Impl {
     auto queued_note = [](const Status& s) {
       return Status(s.code(), s.message() + " (the blob stays in the outbox and is sent by the next push, pull or flush)");
     };
-    auto connection = connect(*loaded);
-    if (!connection) return queued_note(connection.error());
-    client_detail::GroupSync sync(*store_, *connection->session, context_for(*loaded, *connection));
-    const auto report = sync.flush_outbox();
-    for (const auto& outcome : report.outcomes) {
-      if (outcome.blob_id != blob_id) continue;
-      if (outcome.ack) return PushOutcome{blob_id, outcome.ack->cursor, outcome.ack->timestamp, outcome.ack->duplicate};
-      if (outcome.error.code() == Code::kBlobTooLarge) return outcome.error;  // dropped from the outbox
-      return queued_note(outcome.error);
-    }
-    if (!report.aborted.is_ok()) return queued_note(report.aborted);
-    return queued_note(Status(Code::kInternal, "the relay never answered this push"));
+    return with_session<Result<PushOutcome>>(
+        *loaded, /*idempotent=*/true,
+        [&](Connection& connection) -> Result<PushOutcome> {
+          client_detail::GroupSync sync(*store_, *connection.session, context_for(*loaded, connection));
+          const auto report = sync.flush_outbox();
+          for (const auto& outcome : report.outcomes) {
+            if (outcome.blob_id != blob_id) continue;
+            if (outcome.ack) {
+              return PushOutcome{blob_id, outcome.ack->cursor, outcome.ack->timestamp, outcome.ack->duplicate};
+            }
+            if (outcome.error.code() == Code::kBlobTooLarge) return outcome.error;  // dropped from the outbox
+            return queued_note(outcome.error);
+          }
+          if (!report.aborted.is_ok()) return queued_note(report.aborted);
+          return queued_note(Status(Code::kInternal, "the relay never answered this push"));
+        },
+        [&](const Status& s) -> Result<PushOutcome> { return queued_note(s); });
   }
 
   Result<std::size_t> flush_outbox(const GroupId& group) {
@@ -176,19 +220,20 @@ class Client::Impl {
     auto queued = store_->outbox_count(group);
     if (!queued) return queued.error();
     if (*queued == 0) return std::size_t{0};
-    auto connection = connect(*loaded);
-    if (!connection) return connection.error();
-    client_detail::GroupSync sync(*store_, *connection->session, context_for(*loaded, *connection));
-    const auto report = sync.flush_outbox();
-    if (!report.aborted.is_ok()) return report.aborted;
-    for (const auto& outcome : report.outcomes) {
-      if (!outcome.ack) {
-        return Status(outcome.error.code(), std::to_string(report.acked) + " of " + std::to_string(report.queued) +
-                                                " sent; blob " + outcome.blob_id.to_hex() + ": " +
-                                                outcome.error.message());
+    const auto send_outbox = [&](Connection& connection) -> Result<std::size_t> {
+      client_detail::GroupSync sync(*store_, *connection.session, context_for(*loaded, connection));
+      const auto report = sync.flush_outbox();
+      if (!report.aborted.is_ok()) return report.aborted;
+      for (const auto& outcome : report.outcomes) {
+        if (!outcome.ack) {
+          return Status(outcome.error.code(), std::to_string(report.acked) + " of " + std::to_string(report.queued) +
+                                                  " sent; blob " + outcome.blob_id.to_hex() + ": " +
+                                                  outcome.error.message());
+        }
       }
-    }
-    return report.acked;
+      return report.acked;
+    };
+    return with_session<Result<std::size_t>>(*loaded, /*idempotent=*/true, send_outbox);
   }
 
   // Connects, drains the outbox (its per-blob failures do not fail a pull) and catches up.
@@ -207,24 +252,24 @@ class Client::Impl {
   Status pull(const GroupId& group, const PullOptions& options, const BlobHandler& on_blob) {
     auto loaded = home_.load_group(group);
     if (!loaded) return loaded.error();
-    auto connection = connect(*loaded);
-    if (!connection) return connection.error();
-    client_detail::GroupSync sync(*store_, *connection->session, context_for(*loaded, *connection));
-    // An explicit start is a request to see those blobs again: do not filter them as seen.
-    const Cursor start = options.after.value_or(connection->cursor.cursor);
-    if (Status pulled = pull_on(sync, start, !options.after.has_value(), on_blob); !pulled) return pulled;
-    return crypto_summary(sync);
+    return with_session<Status>(*loaded, /*idempotent=*/false, [&](Connection& connection) {
+      client_detail::GroupSync sync(*store_, *connection.session, context_for(*loaded, connection));
+      // An explicit start is a request to see those blobs again: do not filter them as seen.
+      const Cursor start = options.after.value_or(connection.cursor.cursor);
+      if (Status pulled = pull_on(sync, start, !options.after.has_value(), on_blob); !pulled) return pulled;
+      return crypto_summary(sync);
+    });
   }
 
   Status watch(const GroupId& group, const WatchOptions& options, const BlobHandler& on_blob) {
     auto loaded = home_.load_group(group);
     if (!loaded) return loaded.error();
-    auto connection = connect(*loaded);
-    if (!connection) return connection.error();
-    client_detail::GroupSync sync(*store_, *connection->session, context_for(*loaded, *connection));
-    if (Status pulled = pull_on(sync, connection->cursor.cursor, true, on_blob); !pulled) return pulled;
-    if (Status watched = sync.watch_live(options, on_blob); !watched) return watched;
-    return crypto_summary(sync);
+    return with_session<Status>(*loaded, /*idempotent=*/false, [&](Connection& connection) {
+      client_detail::GroupSync sync(*store_, *connection.session, context_for(*loaded, connection));
+      if (Status pulled = pull_on(sync, connection.cursor.cursor, true, on_blob); !pulled) return pulled;
+      if (Status watched = sync.watch_live(options, on_blob); !watched) return watched;
+      return crypto_summary(sync);
+    });
   }
 
   Result<ClientStatus> status() {
@@ -243,6 +288,7 @@ class Client::Impl {
   std::unique_ptr<LocalStore> store_;
   DeviceHome home_;
   ClientOptions options_;
+  client_detail::SessionCache sessions_;  // declared last: its sessions close (BYE) first
 };
 
 // ---------------------------------------------------------------- public API

@@ -214,6 +214,11 @@ Status RelaySession::fail(Status status) {
   return status;
 }
 
+bool RelaySession::usable() const {
+  std::lock_guard lock(mu_);
+  return failure_.is_ok() && machine_.is_active();
+}
+
 void RelaySession::close() {
   bool say_bye = false;
   std::uint32_t bye_id = 0;

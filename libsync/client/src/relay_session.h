@@ -75,6 +75,8 @@ class RelaySession {
   Result<Frame> receive(std::chrono::milliseconds timeout);
   // Says BYE (when still active) and closes the transport. Idempotent.
   void close();
+  // True while the session is active and nothing has failed it.
+  bool usable() const;
 
  private:
   RelaySession(std::unique_ptr<Transport> transport, std::chrono::milliseconds timeout,

@@ -4,7 +4,9 @@
 // (with their secrets), a cursor per (group, relay), and the outbox of pushes not yet acked.
 // Payloads are encrypted and signed inside the client: callers push bytes and receive bytes.
 //
-// This version is synchronous: each call connects as needed, does its work and returns.
+// This version is synchronous: each call connects as needed, does its work and returns. The
+// group's session stays open for the next call for a while (20 s), so that a run of calls pays
+// for one connect and handshake, not one each; it closes with the Client.
 // Thread-safety: a Client is not thread-safe; use one per thread. Two processes may open the
 // same home (SQLite serialises them).
 #pragma once
