@@ -151,6 +151,7 @@ std::vector<std::pair<std::string, Frame>> sample_frames() {
 
   client("pull-from-start", Pull{0, 0});
   client("pull-after", Pull{18'400, 100});
+  client("pull-pages", Pull{0, 0, 16});
 
   reply("pull-response-empty", 10, PullResponse{{}, false, 18'453});
   PullResponse page;
@@ -161,6 +162,8 @@ std::vector<std::pair<std::string, Frame>> sample_frames() {
   page.has_more = true;
   page.max_cursor = 18'453;
   reply("pull-response-page", 11, page);
+  page.continues = true;
+  reply("pull-response-continues", 11, page);
 
   client("ack", Ack{18'404});
 

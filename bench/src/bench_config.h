@@ -27,6 +27,7 @@ struct BenchConfig {
   std::size_t preload = 100'000;       // W3 blobs
   std::uint32_t page_limit = 1000;     // W3 PULL limit
   std::size_t window = 256;            // W3 pipelined pushes in flight
+  std::uint32_t pull_pages = 8;        // W3 pages asked for per PULL (Pull::pages; 1 = one round trip each)
   std::size_t sessions = 5000;         // W4 idle sessions
   std::size_t sessions_per_group = 10; // W4 (the relay caps a group at 16 sessions)
   std::size_t conns_per_ip = 8;        // spread connections over 127.x.y.z source addresses; 0 = off

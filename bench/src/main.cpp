@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
   app.add_option("--page-limit", config.page_limit, "W3 PULL page limit")
       ->check(CLI::Range(1u, 100000u))
       ->capture_default_str();
+  app.add_option("--pull-pages", config.pull_pages, "W3 pages per PULL (the relay clamps to its max_pull_pages)")
+      ->check(CLI::Range(1, 64));
   app.add_option("--window", config.window, "W3 pipelined pushes in flight during the preload")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
       ->capture_default_str();

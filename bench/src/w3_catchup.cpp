@@ -1,5 +1,6 @@
 // W3 catch-up: preload P blobs into one group with pipelined pushes (a window of W in flight), then
-// a fresh device of the same group pulls from cursor 0, one page of `page_limit` after another,
+// a fresh device of the same group pulls from cursor 0, one page of `page_limit` after another
+// (up to `pull_pages` of them back to back per PULL, as the client library asks),
 // until has_more is false. Reports the pull's seconds and MB/s, and checks it got every blob once.
 
 #include <algorithm>
@@ -28,6 +29,7 @@ struct PullRun {
   std::uint64_t blobs = 0;
   std::uint64_t payload_bytes = 0;
   std::uint64_t pages = 0;
+  std::uint64_t requests = 0;  // PULLs sent (each may get several pages: Pull::pages)
   std::uint64_t gaps = 0;  // cursors not exactly previous + 1
   Cursor last_cursor = 0;
   Cursor max_cursor = 0;
@@ -70,19 +72,24 @@ awaitable<void> preload_loop(ProtoConn& conn, Preload& state, const BlobIds& ids
   }
 }
 
-awaitable<void> pull_loop(ProtoConn& conn, PullRun& run, std::uint32_t page_limit, std::uint64_t max_pages,
-                          Clock::time_point deadline) {
+awaitable<void> pull_loop(ProtoConn& conn, PullRun& run, std::uint32_t page_limit, std::uint32_t pages_per_pull,
+                          std::uint64_t max_pages, Clock::time_point deadline) {
   Cursor after = 0;
+  bool continues = false;  // the last page said another follows for the same PULL
+  std::uint32_t request_id = 0;
   while (run.pages < max_pages) {
     if (Clock::now() > deadline) {
       run.failure = Status(Code::kTimeout, "pull did not finish in time");
       co_return;
     }
-    const std::uint32_t request_id = conn.next_request_id();
-    const Frame pull{request_id, Pull{after, page_limit}};  // named: see proto_conn.cpp on GCC 12
-    if (Status s = co_await conn.send(pull); !s) {
-      run.failure = s;
-      co_return;
+    if (!continues) {
+      request_id = conn.next_request_id();
+      const Frame pull{request_id, Pull{after, page_limit, pages_per_pull}};  // named: see proto_conn.cpp on GCC 12
+      if (Status s = co_await conn.send(pull); !s) {
+        run.failure = s;
+        co_return;
+      }
+      ++run.requests;
     }
     auto frame = co_await conn.receive();
     if (!frame) {
@@ -107,6 +114,7 @@ awaitable<void> pull_loop(ProtoConn& conn, PullRun& run, std::uint32_t page_limi
       ++run.blobs;
     }
     run.max_cursor = page->max_cursor;
+    continues = page->continues;
     if (!page->has_more) {
       run.finished = true;
       co_return;
@@ -181,7 +189,7 @@ nlohmann::json run_w3_catch_up(const BenchConfig& config) {
   const std::uint64_t max_pages = count / page_limit + 1000;
   meter.start();
   const auto start = Clock::now();
-  asio::co_spawn(reader_conns[0]->executor(), pull_loop(*reader_conns[0], run, page_limit, max_pages, start + pull_limit),
+  asio::co_spawn(reader_conns[0]->executor(), pull_loop(*reader_conns[0], run, page_limit, config.pull_pages, max_pages, start + pull_limit),
                  asio::detached);
   run_phase(ioc, config.threads, pull_limit + std::chrono::seconds(10), [&] { cancel_all(reader_conns); });
   const double seconds = seconds_between(start, Clock::now());
@@ -191,6 +199,8 @@ nlohmann::json run_w3_catch_up(const BenchConfig& config) {
   out["ok"] = run.failure.is_ok() && run.finished && preload.acked == count && run.blobs == preload.acked && run.gaps == 0;
   out["pulled"] = run.blobs;
   out["pages"] = run.pages;
+  out["pull_requests"] = run.requests;
+  out["pages_per_pull"] = config.pull_pages;
   out["gaps"] = run.gaps;
   out["pull_s"] = round_to(seconds, 4);
   out["pulled_bytes"] = run.payload_bytes;

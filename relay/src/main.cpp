@@ -52,6 +52,7 @@ HubOptions hub_options_from(const RelayConfig& config) {
   options.limits.max_blob_bytes = config.max_blob_bytes;
   options.limits.max_frame_bytes = static_cast<std::uint32_t>(config.max_blob_bytes + kFrameOverheadBytes);
   options.limits.max_pull_limit = config.max_pull_limit;
+  options.max_pull_pages = config.max_pull_pages;
   options.limits.hello_timeout_ms = config.hello_timeout_ms;
   options.limits.max_ttl_seconds = config.max_ttl_seconds;
   options.default_ttl_seconds = config.default_ttl_seconds;

@@ -71,6 +71,7 @@ struct RelayConfig {
   std::uint32_t hello_timeout_ms = 10000;
   std::uint32_t idle_timeout_ms = 60000;  // WebSocket ping after half of it, close after all of it
   std::uint32_t max_pull_limit = 1000;
+  std::uint32_t max_pull_pages = 8;
   std::uint64_t max_groups = 100000;               // 0 = no limit
   std::uint64_t storage_cap_bytes = 10 * kGiB;     // 0 = no limit
 

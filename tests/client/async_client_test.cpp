@@ -592,6 +592,35 @@ TEST_CASE("the event queue bound stops fetching until the app polls, nothing is 
   });
 }
 
+TEST_CASE("a catch-up asks for several pages per PULL and delivers them all in order", "[async][events]") {
+  AsyncGroup t({kUrl1});
+  t.b.reset();
+  t.with([&] {
+    t.relays[0]->page_size = 2;
+    t.relays[0]->advertise_page_size = true;
+    return 0;
+  });
+  std::vector<std::string> expected;
+  for (int i = 0; i < 15; ++i) {
+    expected.push_back("m" + std::to_string(i));
+    push_text(*t.a, t.group, expected.back());
+  }
+  REQUIRE(t.a_log.poll_until(*t.a, [&] { return t.a_log.pushed_ids().size() == 15; }));
+  t.open_b();
+  REQUIRE(t.b_log.poll_until(*t.b, [&] { return t.b_log.count<EventCaughtUp>() >= 1; }));
+  CHECK(t.b_log.received_texts() == expected);
+  const auto b_id = t.b->identity();
+  REQUIRE(b_id.has_value());
+  t.with([&] {
+    const auto& pulls = t.relays[0]->pulls_by_device[b_id->device_id];
+    REQUIRE_FALSE(pulls.empty());
+    CHECK(pulls.front().limit == 2);
+    CHECK(pulls.front().pages == kCatchUpPullPages);
+    CHECK(pulls.size() == 1);  // 8 pages of 2 hold the 15 blobs
+    return 0;
+  });
+}
+
 TEST_CASE("EventCaughtUp comes after every blob the relay held, even when the queue bound splits the pull",
           "[async][events][caught-up]") {
   AsyncGroup t({kUrl1}, /*b_max_events=*/4);

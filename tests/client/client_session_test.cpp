@@ -511,6 +511,7 @@ TEST_CASE("pull reads every page, delivers in cursor order and persists the curs
   TwoDevices t;
   for (int i = 1; i <= 10; ++i) REQUIRE(push_text(*t.a, t.group, "blob " + std::to_string(i)).has_value());
   t.relay->page_size = 3;
+  t.relay->max_pages = 1;  // a relay that predates Pull::pages: one PULL per page
   t.relay->pulls_received.clear();
 
   Inbox inbox;
@@ -535,6 +536,23 @@ TEST_CASE("pull reads every page, delivers in cursor order and persists the curs
   CHECK(again.blobs.empty());
   REQUIRE(t.relay->pulls_received.size() == 1);
   CHECK(t.relay->pulls_received[0].after_cursor == 10);
+}
+
+TEST_CASE("pull asks for several pages per PULL and follows them until the run ends", "[client]") {
+  TwoDevices t;
+  for (int i = 1; i <= 10; ++i) REQUIRE(push_text(*t.a, t.group, "blob " + std::to_string(i)).has_value());
+  t.relay->page_size = 2;
+  t.relay->max_pages = 3;  // 5 pages: a run of 3, then one of 2
+  t.relay->pulls_received.clear();
+
+  Inbox inbox;
+  REQUIRE(t.b->pull(t.group, {}, inbox.handler()).is_ok());
+  CHECK(inbox.cursors() == std::vector<Cursor>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  REQUIRE(t.relay->pulls_received.size() == 2);
+  CHECK(t.relay->pulls_received[0].after_cursor == 0);
+  CHECK(t.relay->pulls_received[0].pages == kCatchUpPullPages);
+  CHECK(t.relay->pulls_received[1].after_cursor == 6);
+  CHECK(group_of(*t.b, t.group).cursor == 10);
 }
 
 TEST_CASE("pull with an explicit start re-delivers but never moves the stored cursor back", "[client]") {

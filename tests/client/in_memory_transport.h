@@ -54,6 +54,8 @@ class FakeRelay {
   // ---- knobs ----
   std::uint64_t epoch = 0x1234'5678;
   std::uint32_t page_size = 1000;        // clamp for PULL limit
+  std::uint32_t max_pages = 8;           // clamp for PULL pages (1: a relay that predates them)
+  bool advertise_page_size = false;      // WELCOME's max_pull_limit is page_size (else the default)
   int fail_connects = 0;                 // the next N connects fail with kIoError
   int drop_on_push = 0;                  // the next N PUSH frames drop the connection unanswered
   int drop_before_ack = 0;               // the next N new blobs are stored, then the connection drops
@@ -205,6 +207,7 @@ class FakeConnection final : public Transport {
     welcome.session_id = 7;
     welcome.epoch = relay_->epoch;
     welcome.max_cursor = relay_->max_cursor(group_id_);
+    if (relay_->advertise_page_size) welcome.limits.max_pull_limit = relay_->page_size;
     welcome.relay_sig = auth::sign_welcome(
         auth::HandshakeInputs{relay_->relay_id(), relay_nonce_, hello.client_nonce, hello.device_id, hello.group_id},
         relay_->key());
@@ -255,17 +258,24 @@ class FakeConnection final : public Transport {
     if (relay_->silent) return;
     if (relay_->pull_hook && relay_->pull_hook(*this, request_id, pull)) return;
     const std::uint32_t limit = std::min(pull.limit == 0 ? relay_->page_size : pull.limit, relay_->page_size);
-    PullResponse response;
-    response.max_cursor = relay_->max_cursor(group_id_);
-    for (const auto& blob : relay_->blobs[group_id_]) {
-      if (blob.cursor <= pull.after_cursor) continue;
-      if (response.blobs.size() == limit) {
-        response.has_more = true;
-        break;
+    const std::uint32_t pages = std::clamp<std::uint32_t>(pull.pages, 1, std::max<std::uint32_t>(1, relay_->max_pages));
+    Cursor after = pull.after_cursor;
+    for (std::uint32_t page = 1; page <= pages; ++page) {
+      PullResponse response;
+      response.max_cursor = relay_->max_cursor(group_id_);
+      for (const auto& blob : relay_->blobs[group_id_]) {
+        if (blob.cursor <= after) continue;
+        if (response.blobs.size() == limit) {
+          response.has_more = true;
+          break;
+        }
+        response.blobs.push_back(PulledBlob{blob.blob_id, blob.cursor, blob.sender_id, blob.timestamp, blob.payload});
       }
-      response.blobs.push_back(PulledBlob{blob.blob_id, blob.cursor, blob.sender_id, blob.timestamp, blob.payload});
+      response.continues = page < pages && response.has_more;
+      queue(Frame{request_id, response});
+      if (!response.continues) return;
+      after = response.blobs.back().cursor;
     }
-    queue(Frame{request_id, response});
   }
 
   std::shared_ptr<FakeRelay> relay_;

@@ -195,6 +195,7 @@ TEST_CASE("integers out of their field's range are rejected", "[codec][reject]")
   const Case cases[] = {
       {Frame{1, Push{}}, "ttl_seconds", 0x1'0000'0000ull},
       {Frame{1, Pull{}}, "limit", 0x1'0000'0000ull},
+      {Frame{1, Pull{0, 0, 2}}, "pages", 0x1'0000'0000ull},
       {Frame{1, Bye{}}, "code", 0x1'0000ull},
       {Frame{1, Error{}}, "code", 0x1'0000ull},
       {Frame{1, Error{}}, "request_id", 0x1'0000'0000ull},

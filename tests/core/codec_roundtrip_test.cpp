@@ -77,6 +77,34 @@ TEST_CASE("HELLO without access token omits the key and decodes to an empty toke
   CHECK(std::get<Hello>(decoded->message).access_token.empty());
 }
 
+TEST_CASE("PULL pages and PULL_RESPONSE continues are optional: left out at their defaults, which a peer "
+          "that predates them assumes",
+          "[codec]") {
+  // At the defaults the bytes are what they were before the fields existed (map of 2 and of 3).
+  const Bytes one_page = encode_frame(Frame{1, Pull{5, 10}});
+  CHECK(one_page == encode_frame(Frame{1, Pull{5, 10, 1}}));
+  CHECK(one_page.size() + 7 == encode_frame(Frame{1, Pull{5, 10, 8}}).size());  // "pages" + 8
+  auto decoded = decode_frame(one_page);
+  REQUIRE(decoded.has_value());
+  CHECK(std::get<Pull>(decoded->message).pages == 1);
+
+  auto paged = decode_frame(encode_frame(Frame{1, Pull{5, 10, 16}}));
+  REQUIRE(paged.has_value());
+  CHECK(std::get<Pull>(paged->message) == Pull{5, 10, 16});
+
+  PullResponse page{{}, true, 9, false};
+  const Bytes last = encode_frame(Frame{2, page});
+  auto last_decoded = decode_frame(last);
+  REQUIRE(last_decoded.has_value());
+  CHECK_FALSE(std::get<PullResponse>(last_decoded->message).continues);
+  page.continues = true;
+  const Bytes more = encode_frame(Frame{2, page});
+  CHECK(more.size() == last.size() + 11);  // "continues" + true
+  auto more_decoded = decode_frame(more);
+  REQUIRE(more_decoded.has_value());
+  CHECK(std::get<PullResponse>(more_decoded->message) == page);
+}
+
 TEST_CASE("a PUSH with a maximum-size payload fits the default frame limit", "[codec]") {
   Push p;
   p.blob_id = test::make_id<BlobId>(3);

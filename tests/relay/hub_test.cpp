@@ -465,6 +465,94 @@ TEST_CASE("pull limits above the relay maximum are clamped", "[hub][pull]") {
   CHECK(zero.blobs.size() == 3);
 }
 
+// The PULL_RESPONSEs one PULL gets: every reply to `rid` until one without `continues` (bounded).
+std::vector<PullResponse> pull_run(HubFixture& fx, Client& c, const Pull& pull, std::uint32_t rid) {
+  const std::size_t before = c.conn->frame_count();
+  fx.hub->on_frame(c.conn, encode(rid, pull));
+  std::vector<PullResponse> run;
+  for (std::size_t i = before; run.size() < 100; ++i) {
+    const Frame f = c.conn->frame(i);  // REQUIREs that it arrives
+    if (f.request_id != rid) continue;
+    run.push_back(as<PullResponse>(f));
+    if (!run.back().continues) break;
+  }
+  return run;
+}
+
+std::vector<Cursor> cursors_of(const std::vector<PullResponse>& run) {
+  std::vector<Cursor> cursors;
+  for (const auto& page : run) {
+    for (const auto& blob : page.blobs) cursors.push_back(blob.cursor);
+  }
+  return cursors;
+}
+
+TEST_CASE("one PULL with pages gets them back to back, each after the one before, up to max_pull_pages",
+          "[hub][pull]") {
+  HubOptions options;
+  options.max_pull_pages = 3;
+  HubFixture fx(options);
+  auto group = new_group();
+  Client a(group), b(group);
+  fx.join(a);
+  for (std::uint32_t i = 1; i <= 9; ++i) as<PushAck>(fx.push(a, blob_n(i), payload_of(20, static_cast<std::uint8_t>(i))));
+  fx.join(b);
+
+  // Pages of 2: a run of 3 (max_pull_pages, though 50 were asked for), then the rest.
+  const auto run = pull_run(fx, b, Pull{0, 2, 50}, 60);
+  REQUIRE(run.size() == 3);
+  CHECK(run[0].continues);
+  CHECK(run[1].continues);
+  CHECK_FALSE(run[2].continues);
+  CHECK(run[2].has_more);
+  CHECK(cursors_of(run) == std::vector<Cursor>{1, 2, 3, 4, 5, 6});
+  for (const auto& page : run) {
+    for (const auto& blob : page.blobs) CHECK(blob.payload == payload_of(20, static_cast<std::uint8_t>(blob.cursor)));
+  }
+  // The last page there is ends a run.
+  const auto rest = pull_run(fx, b, Pull{6, 2, 50}, 61);
+  REQUIRE(rest.size() == 2);
+  CHECK_FALSE(rest[1].has_more);
+  CHECK(cursors_of(rest) == std::vector<Cursor>{7, 8, 9});
+
+  // Without pages (a client that predates them): one page, as ever.
+  const auto single = pull_run(fx, b, Pull{0, 2}, 62);
+  REQUIRE(single.size() == 1);
+  CHECK(single[0].has_more);
+
+  // A reader that is behind (its send queue past half) gets one page, and asks again later.
+  b.conn->set_congested(true);
+  CHECK(pull_run(fx, b, Pull{0, 2, 50}, 63).size() == 1);
+  b.conn->set_congested(false);
+  CHECK(pull_run(fx, b, Pull{0, 2, 50}, 64).size() == 3);
+}
+
+TEST_CASE("each page after the first costs one message of the device's budget", "[hub][pull][limits]") {
+  HubOptions options;
+  options.relay.device_messages_per_minute = 10;
+  options.relay.rate_limit_strikes = 0;
+  options.max_pull_pages = 64;
+  HubFixture fx(options);
+  auto group = new_group();
+  Client a1(group), a2(group), a3(group), b(group);
+  std::uint32_t n = 0;
+  for (Client* a : {&a1, &a2, &a3}) {
+    fx.join(*a);
+    for (int i = 0; i < 8; ++i, ++n) as<PushAck>(fx.push(*a, blob_n(n + 1), payload_of(10, 1)));
+  }
+  fx.join(b);
+  // 24 blobs, pages of 1: the PULL and 9 more pages spend b's 10 messages; the run ends there.
+  const auto run = pull_run(fx, b, Pull{0, 1, 64}, 70);
+  REQUIRE(run.size() == 10);
+  CHECK_FALSE(run.back().continues);
+  CHECK(run.back().has_more);
+  CHECK(cursors_of(run).back() == 10);
+  // The budget is spent: the next PULL is refused like any message over it.
+  const std::size_t before = b.conn->frame_count();
+  fx.hub->on_frame(b.conn, encode(71, Pull{10, 1, 64}));
+  CHECK(as<Error>(b.conn->frame(before)).code == static_cast<std::uint16_t>(Code::kRateLimited));
+}
+
 TEST_CASE("a pull response never exceeds the frame limit", "[hub][pull][limits]") {
   HubOptions options;
   options.limits.max_blob_bytes = 40 * 1024;

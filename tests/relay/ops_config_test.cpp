@@ -62,6 +62,7 @@ std::vector<KeySample> key_samples() {
       {"hello_timeout_ms", "2500", "2500"},
       {"idle_timeout_ms", "30000", "30000"},
       {"max_pull_limit", "50", "50"},
+      {"max_pull_pages", "4", "4"},
       {"max_groups", "12", "12"},
       {"storage_cap_bytes", "21474836480", "21474836480"},
       {"access", "\"allowlist\"", "allowlist"},
@@ -101,6 +102,7 @@ TEST_CASE("every relay setting has its documented default", "[config][ops]") {
   CHECK(c.hello_timeout_ms == 10000);
   CHECK(c.idle_timeout_ms == 60000);
   CHECK(c.max_pull_limit == 1000);
+  CHECK(c.max_pull_pages == 8);
   CHECK(c.max_groups == 100000);
   CHECK(c.storage_cap_bytes == 10ull * 1024 * 1024 * 1024);
   CHECK(c.access == AccessMode::kOpen);

@@ -161,10 +161,10 @@ void GroupSync::note_notify(const Frame& frame) {
 
 // ---------------------------------------------------------------- pull
 
-Result<std::uint32_t> GroupSync::send_pull() {
+Result<std::uint32_t> GroupSync::send_pull(std::uint32_t pages) {
   std::uint32_t limit = kDefaultMaxPullLimit;
   if (session_.limits().max_pull_limit != 0) limit = std::min(limit, session_.limits().max_pull_limit);
-  return session_.send(Pull{tracker_.delivered(), limit});
+  return session_.send(Pull{tracker_.delivered(), limit, pages});
 }
 
 Result<Frame> GroupSync::wait_for_reply(std::uint32_t request_id, std::string_view what) {
@@ -259,9 +259,15 @@ Status GroupSync::handle_page(const PullResponse& page, const BlobHandler& on_bl
 Status GroupSync::pull(Cursor after, bool skip_seen, const BlobHandler& on_blob) {
   skip_seen_ = skip_seen;
   tracker_.reset(after);
+  // Several pages per PULL: one round trip per run of pages. A relay that predates Pull::pages
+  // sends one, without `continues`, and is asked again as before.
+  std::optional<std::uint32_t> request_id;  // the PULL whose pages are still coming
   for (;;) {
-    auto request_id = send_pull();
-    if (!request_id) return request_id.error();
+    if (!request_id) {
+      auto sent = send_pull(kCatchUpPullPages);
+      if (!sent) return sent.error();
+      request_id = *sent;
+    }
     auto frame = wait_for_reply(*request_id, "PULL");
     if (!frame) return frame.error();
     if (const auto* error = std::get_if<Error>(&frame->message)) return relay_error_status(*error);
@@ -273,6 +279,7 @@ Status GroupSync::pull(Cursor after, bool skip_seen, const BlobHandler& on_blob)
     bool has_more = false;
     if (Status handled = handle_page(*page, on_blob, &has_more); !handled) return handled;
     if (!has_more) return Status::ok();
+    if (!page->continues) request_id.reset();
   }
 }
 
@@ -286,8 +293,9 @@ Status GroupSync::watch_live(const WatchOptions& options, const BlobHandler& on_
   SteadyClock::time_point pull_sent{};
   bool pull_again = false;  // a NOTIFY arrived that the PULL in flight may not cover
 
+  // One page per PULL here: live pulls are small, and the loop below takes one reply per PULL.
   auto start_pull = [&]() -> Status {
-    auto request_id = send_pull();
+    auto request_id = send_pull(1);
     if (!request_id) return request_id.error();
     pull_id = *request_id;
     pull_sent = SteadyClock::now();

@@ -73,7 +73,8 @@ class GroupSync {
   bool push_batch(std::vector<OutboxEntry>& entries, FlushReport& report);
   // Remembers the highest cursor a NOTIFY announced while we were waiting for something else.
   void note_notify(const Frame& frame);
-  Result<std::uint32_t> send_pull();
+  // A PULL from the delivered cursor asking for `pages` pages (Pull::pages).
+  Result<std::uint32_t> send_pull(std::uint32_t pages);
   // Waits for the reply to request_id; other frames (NOTIFY, stale replies) are skipped.
   Result<Frame> wait_for_reply(std::uint32_t request_id, std::string_view what);
   // Delivers blobs above the tracker's position in cursor order, then persists and ACKs.

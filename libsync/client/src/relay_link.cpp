@@ -132,6 +132,7 @@ void RelayLink::on_closed(std::uint64_t generation, Status reason) {
     *timer = 0;
   }
   pull_request_.reset();
+  pull_run_blocked_ = false;
   pushes_in_flight_.clear();
   blobs_in_flight_.clear();
   outbox_paused_ = false;
@@ -193,7 +194,8 @@ void RelayLink::on_frame(std::uint64_t generation, Frame frame) {
   }
   if (pull_request_ && answer_to == *pull_request_) {
     note_progress();
-    pull_request_.reset();
+    const auto* continued = std::get_if<PullResponse>(&frame.message);
+    if (continued == nullptr || !continued->continues) pull_request_.reset();  // else more pages follow
     if (const auto* page = std::get_if<PullResponse>(&frame.message)) {
       on_page(*page);
     } else if (const auto* error = std::get_if<Error>(&frame.message)) {
@@ -266,13 +268,25 @@ void RelayLink::start_pull() {
   std::uint32_t limit = kDefaultMaxPullLimit;
   if (limits_.max_pull_limit != 0) limit = std::min(limit, limits_.max_pull_limit);
   limit = static_cast<std::uint32_t>(std::min<std::size_t>(limit, room));
+  // As many pages as the event queue has room for (at most kCatchUpPullPages): one round trip
+  // per run of pages, and never more blobs on the way than the app has room for.
+  const auto pages = static_cast<std::uint32_t>(std::clamp<std::size_t>(room / limit, 1, kCatchUpPullPages));
   const std::uint32_t request_id = next_request_id();
-  if (!send(request_id, Pull{delivered_, limit})) return;
+  if (!send(request_id, Pull{delivered_, limit, pages})) return;
   pull_request_ = request_id;
   pull_wanted_ = false;
 }
 
 void RelayLink::on_page(const PullResponse& page) {
+  if (pull_run_blocked_) {
+    // An earlier page of this run did not fit the event queue: delivering this one would skip
+    // its blobs. The rest of the run is dropped and fetched again from the delivered cursor.
+    if (!page.continues) {
+      pull_run_blocked_ = false;
+      start_pull();  // waits for room if there is none yet
+    }
+    return;
+  }
   const Cursor before = delivered_;
   see_relay_cursor(page.max_cursor);
   if (!page.blobs.empty()) see_relay_cursor(page.blobs.back().cursor);
@@ -288,6 +302,7 @@ void RelayLink::on_page(const PullResponse& page) {
   env_.blobs_handled();
   if (blocked) {
     pull_wanted_ = true;  // the rest is fetched again once the app made room
+    pull_run_blocked_ = page.continues;
     return;
   }
   if (page.has_more && delivered_ <= before) {

@@ -145,6 +145,7 @@ class RelayLink {
 
   std::optional<std::uint32_t> pull_request_;
   bool pull_wanted_ = false;  // a NOTIFY or a full queue left something to fetch
+  bool pull_run_blocked_ = false;  // a page of the PULL in flight did not fit: drop the rest of its pages
 
   std::map<std::uint32_t, BlobId> pushes_in_flight_;  // request_id -> blob
   std::set<BlobId> blobs_in_flight_;

@@ -140,6 +140,7 @@ Result<Message> decode_body(MessageType type, const msgpack::object& body, const
       Pull m;
       r.uint(key::kAfterCursor, m.after_cursor);
       r.uint(key::kLimit, m.limit);
+      if (r.find(key::kPages) != nullptr) r.uint(key::kPages, m.pages);  // optional: absent = 1
       return finish(r, std::move(m));
     }
     case MessageType::kPullResponse: {
@@ -154,6 +155,7 @@ Result<Message> decode_body(MessageType type, const msgpack::object& body, const
       read_map_array(r, name, key::kBlobs, limits.max_array_items, m.blobs, read_blob);
       r.boolean(key::kHasMore, m.has_more);
       r.uint(key::kMaxCursor, m.max_cursor);
+      if (r.find(key::kContinues) != nullptr) r.boolean(key::kContinues, m.continues);  // optional: absent = false
       return finish(r, std::move(m));
     }
     case MessageType::kAck: {

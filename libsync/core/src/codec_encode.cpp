@@ -124,12 +124,15 @@ class BodyWriter {
     boolean(key::kDuplicate, m.duplicate);
   }
   void operator()(const Pull& m) {
-    map(2);
+    // `pages` is left out when it is 1: what a relay that predates it assumes.
+    const bool has_pages = m.pages != 1;
+    map(has_pages ? 3 : 2);
     u64(key::kAfterCursor, m.after_cursor);
     u64(key::kLimit, m.limit);
+    if (has_pages) u64(key::kPages, m.pages);
   }
   void operator()(const PullResponse& m) {
-    map(3);
+    map(m.continues ? 4 : 3);
     key(key::kBlobs);
     array(static_cast<std::uint32_t>(m.blobs.size()));
     for (const auto& b : m.blobs) {
@@ -142,6 +145,7 @@ class BodyWriter {
     }
     boolean(key::kHasMore, m.has_more);
     u64(key::kMaxCursor, m.max_cursor);
+    if (m.continues) boolean(key::kContinues, true);
   }
   void operator()(const Ack& m) {
     map(1);

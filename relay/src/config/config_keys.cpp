@@ -230,6 +230,8 @@ std::vector<ConfigKey> make_keys() {
                              "WebSocket ping after half of this without traffic, close after all of it"));
   keys.push_back(integer_key("max_pull_limit", &RelayConfig::max_pull_limit, 1, 10'000,
                              "most blobs in one PULL_RESPONSE (larger requests are clamped)"));
+  keys.push_back(integer_key("max_pull_pages", &RelayConfig::max_pull_pages, 1, 64,
+                             "most PULL_RESPONSEs sent back to back for one PULL (its `pages`)"));
   keys.push_back(integer_key("max_groups", &RelayConfig::max_groups, 0, 1ull << 40,
                              "groups the relay stores; a new group beyond it gets STORAGE_FULL; 0 = no limit"));
   keys.push_back(integer_key("storage_cap_bytes", &RelayConfig::storage_cap_bytes, 0, 1ull << 60,

@@ -552,7 +552,28 @@ void Hub::on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint
 void Hub::handle_pull(Peer& peer, std::uint32_t rid, const Pull& pull) {
   const std::uint32_t max_limit = options_.limits.max_pull_limit;
   const std::uint32_t limit = pull.limit == 0 ? max_limit : std::min(pull.limit, max_limit);
-  // The store stops reading once the page would pass the frame limit, so one PULL never loads
+  // Pages back to back (Pull::pages, at most max_pull_pages), each continuing where the one
+  // before ended: a catch-up pays one round trip per run of pages instead of one per page. A run
+  // ends early at the last page there is; once the send queue is past half (a reader that is
+  // behind asks again when it has caught up, and the queue never holds more than about half its
+  // bound plus one page); and once the device's message budget is spent, since each page after
+  // the first costs one message, as a PULL of its own would.
+  const std::uint32_t max_pages = std::max<std::uint32_t>(1, options_.max_pull_pages);
+  const std::uint32_t pages = std::clamp<std::uint32_t>(pull.pages, 1, max_pages);
+  Cursor after = pull.after_cursor;
+  for (std::uint32_t page = 1;; ++page) {
+    const bool may_continue = page < pages && !peer.connection->congested();
+    auto pulled = pull_page(peer, rid, after, limit, may_continue);
+    if (!pulled) return;
+    peer.connection->send(std::move(pulled->frame));
+    if (!pulled->continues) return;
+    after = pulled->last_cursor;
+  }
+}
+
+std::optional<Hub::PulledPage> Hub::pull_page(Peer& peer, std::uint32_t rid, Cursor after, std::uint32_t limit,
+                                              bool may_continue) {
+  // The store stops reading once the page would pass the frame limit, so one page never loads
   // more than about one frame of payloads.
   const std::size_t budget = options_.limits.max_frame_bytes > kPullResponseOverhead
                                  ? options_.limits.max_frame_bytes - kPullResponseOverhead
@@ -560,7 +581,7 @@ void Hub::handle_pull(Peer& peer, std::uint32_t rid, const Pull& pull) {
   Result<PullPage> page = Status(Code::kRelayShuttingDown, "relay shutting down");
   {
     std::shared_lock lock(store_gate_);
-    if (!store_closed_) page = store_->pull(peer.group_id, pull.after_cursor, limit, wall_clock_ms(), budget);
+    if (!store_closed_) page = store_->pull(peer.group_id, after, limit, wall_clock_ms(), budget);
   }
   if (!page) {
     if (page.error().code() == Code::kRelayShuttingDown) {
@@ -569,12 +590,15 @@ void Hub::handle_pull(Peer& peer, std::uint32_t rid, const Pull& pull) {
       spdlog::error("pull for session {} failed in the store: {}", peer.session_id, page.error().to_string());
       reply_error(peer, Code::kInternal, "storage failure", rid);
     }
-    return;
+    return std::nullopt;
   }
   registry_.note_cursor(peer.group_id, page->max_cursor);
   Frame frame{rid, PullResponse{std::move(page->blobs), page->has_more, page->max_cursor}};
   auto& response = std::get<PullResponse>(frame.message);
   if (trim_to_frame(response.blobs, options_.limits.max_frame_bytes)) response.has_more = true;
+  // Trimming only drops blobs and sets has_more, so whether a next page follows is known now.
+  response.continues = may_continue && response.has_more && !response.blobs.empty() &&
+                       rate_limiter_.check_device(peer.device_id, Clock::now()) == RateDecision::kAllowed;
   Bytes bytes = encode_frame(frame);
   // The estimate above is generous; should it ever be short, drop blobs until the frame fits.
   while (bytes.size() > options_.limits.max_frame_bytes && response.blobs.size() > 1) {
@@ -583,7 +607,8 @@ void Hub::handle_pull(Peer& peer, std::uint32_t rid, const Pull& pull) {
     bytes = encode_frame(frame);
   }
   metrics_->pulls.fetch_add(1, std::memory_order_relaxed);
-  peer.connection->send(std::move(bytes));
+  const Cursor last_cursor = response.blobs.empty() ? after : response.blobs.back().cursor;
+  return PulledPage{std::move(bytes), response.continues, last_cursor};
 }
 
 void Hub::handle_list_devices(Peer& peer, std::uint32_t rid) {

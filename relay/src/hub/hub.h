@@ -64,6 +64,7 @@ struct HubOptions {
   Limits limits;
   RelayLimits relay;                                       // everything else (limits/relay_limits.h)
   std::uint32_t default_ttl_seconds = kDefaultTtlSeconds;  // for PUSH ttl 0; capped by limits.max_ttl_seconds
+  std::uint32_t max_pull_pages = 8;                        // most pages one PULL gets (Pull::pages); 0 = 1
   std::shared_ptr<Metrics> metrics;                        // null: the hub makes its own
 };
 
@@ -123,6 +124,16 @@ class Hub {
   void handle_hello(Peer& peer, std::uint32_t request_id, const Hello& hello);
   void handle_push(Peer& peer, std::uint32_t request_id, Push push);
   void handle_pull(Peer& peer, std::uint32_t request_id, const Pull& pull);
+  // One PULL_RESPONSE of blobs after `after`, encoded; nullopt when the store failed (the ERROR
+  // is sent). It says `continues` when `may_continue`, there is more, and the device's message
+  // budget pays for the next page.
+  struct PulledPage {
+    Bytes frame;
+    bool continues = false;
+    Cursor last_cursor = 0;
+  };
+  std::optional<PulledPage> pull_page(Peer& peer, std::uint32_t request_id, Cursor after, std::uint32_t limit,
+                                      bool may_continue);
   void handle_list_devices(Peer& peer, std::uint32_t request_id);
   void handle_ack(Peer& peer, const Ack& ack);
   // Hands the session's ACK watermark to the store if it moved. REQUIRES: peer.mutex held.

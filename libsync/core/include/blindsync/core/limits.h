@@ -13,6 +13,8 @@ inline constexpr std::size_t kDefaultMaxBlobBytes = 1024 * 1024;           // 1 
 inline constexpr std::size_t kFrameOverheadBytes = 16 * 1024;              // headers + ids around a payload
 inline constexpr std::size_t kDefaultMaxFrameBytes = kDefaultMaxBlobBytes + kFrameOverheadBytes;
 inline constexpr std::uint32_t kDefaultMaxPullLimit = 1000;                // blobs per PULL page
+// Pages a client asks for per PULL when catching up (Pull::pages): one round trip per 8 pages.
+inline constexpr std::uint32_t kCatchUpPullPages = 8;
 inline constexpr std::size_t kDefaultInlineNotifyBytes = 16 * 1024;        // NOTIFY carries payload up to this
 inline constexpr std::size_t kMaxDeviceNameBytes = 64;                     // UTF-8, truncated by the relay
 inline constexpr std::size_t kMaxStringBytes = 4096;                       // any other string field

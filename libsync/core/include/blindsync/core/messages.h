@@ -102,6 +102,10 @@ struct PushAck {
 struct Pull {
   Cursor after_cursor = 0;
   std::uint32_t limit = 0;  // 0 = relay maximum; clamped by the relay
+  // How many pages the relay may send back to back for this one request, each of up to `limit`
+  // blobs and continuing where the one before ended (optional on the wire: absent = 1; clamped
+  // by the relay). Saves a round trip per page when catching up.
+  std::uint32_t pages = 1;
   friend bool operator==(const Pull&, const Pull&) = default;
 };
 
@@ -118,6 +122,9 @@ struct PullResponse {
   std::vector<PulledBlob> blobs;  // ascending cursor
   bool has_more = false;
   Cursor max_cursor = 0;
+  // Another PULL_RESPONSE to the same request follows (Pull::pages). Optional on the wire:
+  // absent = false. When false and has_more, the client asks again with a new PULL.
+  bool continues = false;
   friend bool operator==(const PullResponse&, const PullResponse&) = default;
 };
 

@@ -86,6 +86,8 @@ inline constexpr std::string_view kAfterCursor = "after_cursor";
 inline constexpr std::string_view kLimit = "limit";
 inline constexpr std::string_view kBlobs = "blobs";
 inline constexpr std::string_view kHasMore = "has_more";
+inline constexpr std::string_view kPages = "pages";
+inline constexpr std::string_view kContinues = "continues";
 inline constexpr std::string_view kAckedCursor = "acked_cursor";
 // REVOKE_DEVICE, DEVICE_REVOKED, DEVICES
 inline constexpr std::string_view kBy = "by";
