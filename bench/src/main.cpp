@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 100000u))
       ->capture_default_str();
   app.add_option("--pull-pages", config.pull_pages, "W3 pages per PULL (the relay clamps to its max_pull_pages)")
-      ->check(CLI::Range(1, 64));
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
   app.add_option("--window", config.window, "W3 pipelined pushes in flight during the preload")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
       ->capture_default_str();

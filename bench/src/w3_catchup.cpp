@@ -189,7 +189,8 @@ nlohmann::json run_w3_catch_up(const BenchConfig& config) {
   const std::uint64_t max_pages = count / page_limit + 1000;
   meter.start();
   const auto start = Clock::now();
-  asio::co_spawn(reader_conns[0]->executor(), pull_loop(*reader_conns[0], run, page_limit, config.pull_pages, max_pages, start + pull_limit),
+  asio::co_spawn(reader_conns[0]->executor(),
+                 pull_loop(*reader_conns[0], run, page_limit, config.pull_pages, max_pages, start + pull_limit),
                  asio::detached);
   run_phase(ioc, config.threads, pull_limit + std::chrono::seconds(10), [&] { cancel_all(reader_conns); });
   const double seconds = seconds_between(start, Clock::now());

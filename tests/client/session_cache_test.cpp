@@ -20,12 +20,15 @@ using testing::FakeRelay;
 
 constexpr const char* kUrl = "ws://cache.test/v1/sync";
 
+// One in-memory relay, a group on it, and an empty cache whose clock starts at t0.
 struct OneRelay {
   FakeNetwork network;
   std::shared_ptr<FakeRelay> relay = network.add(kUrl);
   auth::SigningKey device = auth::SigningKey::generate();
   auth::SigningKey group_key = auth::SigningKey::generate();
   GroupId group{group_key.public_key()};
+  SessionCache cache;
+  const SessionCache::Clock::time_point t0 = SessionCache::Clock::now();
 
   std::unique_ptr<RelaySession> open() {
     SessionParams params;
@@ -46,37 +49,33 @@ struct OneRelay {
 TEST_CASE("a kept session is handed out again while it is usable, used recently and for the same relay",
           "[client][session-cache]") {
   OneRelay r;
-  SessionCache cache;
-  const auto t0 = SessionCache::Clock::now();
-  RelaySession* kept = cache.keep(r.group, kUrl, r.open(), t0);
-  CHECK(cache.find(r.group, kUrl, t0 + 1s) == kept);
-  cache.done(r.group, t0 + 15s);  // a use restarts the idle clock
-  CHECK(cache.find(r.group, kUrl, t0 + 30s) == kept);
+  RelaySession* kept = r.cache.keep(r.group, kUrl, r.open(), r.t0);
+  CHECK(r.cache.find(r.group, kUrl, r.t0 + 1s) == kept);
+  r.cache.done(r.group, r.t0 + 15s);  // a use restarts the idle clock
+  CHECK(r.cache.find(r.group, kUrl, r.t0 + 30s) == kept);
 
   // Idle for kIdleReuse: closed (BYE) and forgotten.
-  CHECK(cache.find(r.group, kUrl, t0 + 15s + SessionCache::kIdleReuse) == nullptr);
-  CHECK(cache.find(r.group, kUrl, t0 + 16s) == nullptr);  // nothing kept any more
+  CHECK(r.cache.find(r.group, kUrl, r.t0 + 15s + SessionCache::kIdleReuse) == nullptr);
+  CHECK(r.cache.find(r.group, kUrl, r.t0 + 16s) == nullptr);  // nothing kept any more
 
   // Another relay URL for the group (its relays changed): not this session.
-  kept = cache.keep(r.group, kUrl, r.open(), t0);
-  CHECK(cache.find(r.group, "ws://elsewhere.test/v1/sync", t0) == nullptr);
-  CHECK(cache.find(r.group, kUrl, t0) == nullptr);  // the mismatch dropped it
+  r.cache.keep(r.group, kUrl, r.open(), r.t0);
+  CHECK(r.cache.find(r.group, "ws://elsewhere.test/v1/sync", r.t0) == nullptr);
+  CHECK(r.cache.find(r.group, kUrl, r.t0) == nullptr);  // the mismatch dropped it
 
   // A session the relay closed while it sat idle is found dead, not handed out.
-  kept = cache.keep(r.group, kUrl, r.open(), t0);
+  r.cache.keep(r.group, kUrl, r.open(), r.t0);
   r.relay->drop_connections();
-  CHECK(cache.find(r.group, kUrl, t0 + 1s) == nullptr);
+  CHECK(r.cache.find(r.group, kUrl, r.t0 + 1s) == nullptr);
 }
 
 TEST_CASE("frames that arrived while a session sat idle are dropped when it is handed out again",
           "[client][session-cache]") {
   OneRelay r;
-  SessionCache cache;
-  const auto t0 = SessionCache::Clock::now();
-  RelaySession* kept = cache.keep(r.group, kUrl, r.open(), t0);
+  RelaySession* kept = r.cache.keep(r.group, kUrl, r.open(), r.t0);
   r.relay->broadcast(Frame{0, Notify{BlobId{}, 7, DeviceId{}, 1, 3, std::nullopt}});
   r.relay->broadcast(Frame{0, Notify{BlobId{}, 8, DeviceId{}, 1, 3, std::nullopt}});
-  REQUIRE(cache.find(r.group, kUrl, t0 + 1s) == kept);
+  REQUIRE(r.cache.find(r.group, kUrl, r.t0 + 1s) == kept);
   auto next = kept->receive(0ms);  // the NOTIFYs are gone
   REQUIRE_FALSE(next.has_value());
   CHECK(next.error().code() == Code::kTimeout);

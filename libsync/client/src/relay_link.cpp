@@ -194,9 +194,9 @@ void RelayLink::on_frame(std::uint64_t generation, Frame frame) {
   }
   if (pull_request_ && answer_to == *pull_request_) {
     note_progress();
-    const auto* continued = std::get_if<PullResponse>(&frame.message);
-    if (continued == nullptr || !continued->continues) pull_request_.reset();  // else more pages follow
-    if (const auto* page = std::get_if<PullResponse>(&frame.message)) {
+    const auto* page = std::get_if<PullResponse>(&frame.message);
+    if (page == nullptr || !page->continues) pull_request_.reset();  // else more pages of this PULL follow
+    if (page != nullptr) {
       on_page(*page);
     } else if (const auto* error = std::get_if<Error>(&frame.message)) {
       fail_session(relay_error_status(*error));  // a reconnect retries the pull

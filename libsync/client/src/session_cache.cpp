@@ -5,29 +5,22 @@
 
 namespace blindsync::client_detail {
 
-RelaySession* SessionCache::find(const GroupId& group, const std::string& relay_url, Clock::time_point now) {
-  const auto it = kept_.find(group);
-  if (it == kept_.end()) return nullptr;
-  RelaySession& session = *it->second.session;
-  if (it->second.relay_url != relay_url || now - it->second.last_used >= kIdleReuse) {
-    drop(group);
-    return nullptr;
-  }
+bool SessionCache::fit_for_reuse(Kept& kept, const std::string& relay_url, Clock::time_point now) {
+  if (kept.relay_url != relay_url || now - kept.last_used >= kIdleReuse) return false;
   // What arrived while it sat idle: NOTIFYs, replies nobody waits for any more. Each call catches
   // up from the stored cursor, so they are dropped; a close or BYE among them fails the session.
   for (;;) {
-    auto frame = session.receive(std::chrono::milliseconds(0));
-    if (!frame && frame.error().code() == Code::kTimeout) break;
-    if (!frame) {
-      drop(group);
-      return nullptr;
-    }
+    auto frame = kept.session->receive(std::chrono::milliseconds(0));
+    if (!frame) return frame.error().code() == Code::kTimeout && kept.session->usable();
   }
-  if (!session.usable()) {
-    drop(group);
-    return nullptr;
-  }
-  return &session;
+}
+
+RelaySession* SessionCache::find(const GroupId& group, const std::string& relay_url, Clock::time_point now) {
+  const auto it = kept_.find(group);
+  if (it == kept_.end()) return nullptr;
+  if (fit_for_reuse(it->second, relay_url, now)) return it->second.session.get();
+  drop(group);
+  return nullptr;
 }
 
 RelaySession* SessionCache::keep(const GroupId& group, std::string relay_url,

@@ -45,6 +45,9 @@ class SessionCache {
     std::unique_ptr<RelaySession> session;
     Clock::time_point last_used;
   };
+  // Same relay, used recently, and still open once the frames that piled up are read away.
+  static bool fit_for_reuse(Kept& kept, const std::string& relay_url, Clock::time_point now);
+
   std::unordered_map<GroupId, Kept, FixedIdHash> kept_;
 };
 
