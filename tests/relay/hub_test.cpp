@@ -388,6 +388,25 @@ TEST_CASE("NOTIFY reaches the other sessions of the group, not the pusher and no
   CHECK(outsider.conn->frame_count() == 2);
 }
 
+TEST_CASE("a session that joins after a PUSH_ACK learns that cursor from WELCOME, not from a NOTIFY",
+          "[hub][push]") {
+  // The store's writer thread sends the ACK; the test thread joins as soon as it sees it. Done
+  // many times, a NOTIFY sent to whoever is in the group after the ACK would reach a newcomer.
+  HubFixture fx;
+  auto group = new_group();
+  Client pusher(group);
+  fx.join(pusher);
+  for (std::uint32_t i = 1; i <= 40; ++i) {
+    const PushAck ack = as<PushAck>(fx.push(pusher, blob_n(2 * i - 1), payload_of(10, 1)));
+    Client newcomer(group);
+    CHECK(fx.join(newcomer).max_cursor == ack.cursor);
+    const PushAck next = as<PushAck>(fx.push(pusher, blob_n(2 * i), payload_of(10, 2)));
+    // The newcomer's first frame after WELCOME is the NOTIFY for the push after it joined.
+    CHECK(as<Notify>(newcomer.conn->frame(2)).cursor == next.cursor);
+    fx.hub->on_close(newcomer.conn);  // under the group's session limit
+  }
+}
+
 TEST_CASE("NOTIFY leaves out payloads above the inline limit", "[hub][push]") {
   HubOptions options;
   options.limits.inline_notify_bytes = 64;

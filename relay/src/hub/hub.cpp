@@ -517,10 +517,11 @@ void Hub::on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint
   if (r.duplicate) metrics_->push_duplicates.fetch_add(1, std::memory_order_relaxed);
   // Known before anyone can learn the cursor (and ACK it).
   if (!r.duplicate) registry_.note_cursor(group, r.cursor);
+  // The readers are taken before the PUSH_ACK goes out: a session that joins once the pusher
+  // holds its ACK learns the cursor from WELCOME and is not also sent a NOTIFY for it.
+  std::vector<std::shared_ptr<Connection>> peers;
+  if (!r.duplicate) peers = registry_.peers_of(group, session_id);  // a duplicate was notified when first stored
   pusher->send(encode(rid, PushAck{blob_id, r.cursor, r.timestamp_ms, r.duplicate}));
-  if (r.duplicate) return;  // the group was notified when the blob was first stored
-
-  const auto peers = registry_.peers_of(group, session_id);
   if (peers.empty()) return;
   Notify notify{
       .blob_id = blob_id,
