@@ -6,14 +6,17 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "store/push_journal.h"
 #include "store/store.h"
 #include "store_fixture.h"
 
@@ -502,6 +505,39 @@ TEST_CASE("cleanup gives the disk back: dead segments are deleted, sparse ones c
   const auto database_after = fs::file_size(dir.file("relay.db"));
   INFO("database file before the second cleanup " << database_before << " bytes, after " << database_after);
   CHECK(database_after < database_before / 2);
+}
+
+TEST_CASE("a pull whose segment a cleanup deletes after the pull's snapshot reads the blob again from a newer one",
+          "[store][cleanup]") {
+  TempDir dir;
+  StoreOptions options;
+  options.journal_clear_bytes = 1 << 20;
+  // Between the pull's snapshot (which points into a segment) and its read of that segment, the
+  // first time only: a cleanup that moves the live blob inline and deletes the sparse segment.
+  std::function<void()> between;
+  int reads = 0;
+  options.before_segment_reads = [&] {
+    ++reads;
+    if (between) std::exchange(between, nullptr)();
+  };
+  auto store = open_store(dir, options);
+  const GroupId g = group_n(1);
+  for (std::uint32_t i = 1; i <= 48; ++i) {  // every 16th lives on: the sealed segments are sparse
+    push_ok(*store, make_push(g, i, 64 * 1024, i % 16 == 0 ? kNow + 5000 : kNow + 1000));
+  }
+  (void)cleanup(*store, kNow);  // applies everything: blob 16's row points into the first segment
+  const auto first_segment = relay::sqlite::list_segments(dir.file("relay.db")).value().front();
+  CleanupReport report;
+  between = [&] { report = cleanup(*store, kNow + 1000); };
+
+  const auto page = store->pull(g, 15, 1, kNow);
+  REQUIRE(page.has_value());
+  REQUIRE(page->blobs.size() == 1);
+  CHECK(page->blobs[0].cursor == 16);
+  CHECK(page->blobs[0].payload == make_push(g, 16, 64 * 1024).payload);
+  CHECK(report.expired_removed == 45);
+  CHECK_FALSE(fs::exists(relay::sqlite::segment_path_for(dir.file("relay.db"), first_segment)));
+  CHECK(reads == 1);  // the second snapshot found blob 16 inline: no segment read at all
 }
 
 TEST_CASE("a cleanup queued at close completes with RELAY_SHUTTING_DOWN or its report", "[store][cleanup]") {

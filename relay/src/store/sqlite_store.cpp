@@ -503,6 +503,7 @@ class SqliteStore final : public Store {
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return r.db.error(rc, "pull: read blobs", Code::kInternal);
     for (std::size_t i = 0; i < reads.size(); ++i) reads[i].out = &page.blobs[read_blobs[i]].payload;
+    if (!reads.empty() && options_.before_segment_reads) options_.before_segment_reads();
     if (auto st = segment_files_->read(reads); !st) return st;
     page.max_cursor = std::max(page.max_cursor, tail.max_cursor);
     if (!page.has_more) append_pending(page, tail.blobs, limit, max_bytes, used);

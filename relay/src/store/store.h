@@ -72,6 +72,9 @@ struct StoreOptions {
   std::uint32_t apply_delay_ms = 50;
   std::uint64_t journal_clear_bytes = 16u << 20;
   std::uint64_t journal_max_bytes = 64u << 20;
+  // Tests only: runs in a pull that needs segment files, after its snapshot was read and before
+  // those files are, so that a test can delete a segment in between (the pull then retries).
+  std::function<void()> before_segment_reads;
 };
 
 // Storage limits, checked by the writer before a write (0 = no limit).
