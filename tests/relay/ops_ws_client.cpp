@@ -119,7 +119,12 @@ bool RawWebSocket::send_control(std::uint8_t opcode, ByteView payload) {
 bool RawWebSocket::send_binary(ByteView payload) { return send_frame(0x82, payload); }
 
 bool RawWebSocket::send_frame(std::uint8_t first_byte, ByteView payload, bool masked) {
-  std::vector<std::uint8_t> frame{first_byte};
+  const Bytes frame = client_frame(first_byte, payload, masked);
+  return write_all(frame.data(), frame.size());
+}
+
+Bytes client_frame(std::uint8_t first_byte, ByteView payload, bool masked) {
+  Bytes frame{first_byte};
   const std::uint8_t mask_bit = masked ? 0x80 : 0x00;
   const std::size_t n = payload.size();
   if (n < 126) {
@@ -136,7 +141,7 @@ bool RawWebSocket::send_frame(std::uint8_t first_byte, ByteView payload, bool ma
   if (masked) frame.insert(frame.end(), mask, mask + 4);
   frame.reserve(frame.size() + n);
   for (std::size_t i = 0; i < n; ++i) frame.push_back(masked ? payload[i] ^ mask[i % 4] : payload[i]);
-  return write_all(frame.data(), frame.size());
+  return frame;
 }
 
 bool RawWebSocket::send_raw(ByteView bytes) { return write_all(bytes.data(), bytes.size()); }

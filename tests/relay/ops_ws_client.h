@@ -35,6 +35,9 @@ struct WsEvent {
   std::uint16_t close_code = 0;  // kClose
 };
 
+// The bytes of one client frame with this first byte (FIN, RSV bits, opcode), masked unless told not to.
+Bytes client_frame(std::uint8_t first_byte, ByteView payload, bool masked = true);
+
 class RawWebSocket {
  public:
   // TCP connect + HTTP upgrade at path; nullptr (and *error) on failure.

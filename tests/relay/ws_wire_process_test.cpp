@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -80,6 +81,56 @@ TEST_CASE("a message in three fragments with a ping between them is served, and 
   REQUIRE(frame.has_value());
   CHECK(frame->request_id == 7);
   CHECK(std::holds_alternative<PullResponse>(frame->message));
+}
+
+TEST_CASE("frames that come several to a TCP write, split across writes, or a byte at a time are all served",
+          "[websocket][process]") {
+  OpsTempDir dir;
+  auto relay = OpsRelay::start(plain_args(dir));
+  auto client = connect_client(relay->port);
+  REQUIRE(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
+  RawWebSocket& ws = client->socket();
+  const auto pull_frame = [](std::uint32_t request_id) {
+    return client_frame(0x82, view(encode_frame(Frame{request_id, Pull{0, 10}})));
+  };
+  const auto expect_answers = [&](std::uint32_t first, std::uint32_t last) {
+    for (std::uint32_t id = first; id <= last; ++id) {
+      const WsEvent answer = next_non_ping(ws);
+      REQUIRE(answer.kind == WsEvent::Kind::kMessage);
+      auto frame = decode_frame(view(answer.payload));
+      REQUIRE(frame.has_value());
+      CHECK(frame->request_id == id);
+      CHECK(std::holds_alternative<PullResponse>(frame->message));
+    }
+  };
+
+  Bytes three;  // one write, three frames: each read must hand over every whole frame it holds
+  for (std::uint32_t id = 11; id <= 13; ++id) {
+    const Bytes frame = pull_frame(id);
+    three.insert(three.end(), frame.begin(), frame.end());
+  }
+  REQUIRE(ws.send_raw(view(three)));
+  expect_answers(11, 13);
+
+  // A frame and a half, then the other half and one more: what a read leaves over is kept.
+  const Bytes a = pull_frame(14), b = pull_frame(15), c = pull_frame(16);
+  const auto half = static_cast<std::ptrdiff_t>(b.size() / 2);
+  Bytes first(a);
+  first.insert(first.end(), b.begin(), b.begin() + half);
+  Bytes second(b.begin() + half, b.end());
+  second.insert(second.end(), c.begin(), c.end());
+  REQUIRE(ws.send_raw(view(first)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(ws.send_raw(view(second)));
+  expect_answers(14, 16);
+
+  // A byte at a time: the header arrives in pieces, then the payload.
+  const Bytes d = pull_frame(17);
+  for (std::uint8_t byte : d) {
+    REQUIRE(ws.send_raw(ByteView(&byte, 1)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  expect_answers(17, 17);
 }
 
 TEST_CASE("a client's close is answered with its code and the relay ends the connection",

@@ -36,10 +36,20 @@ using HttpStream = beast::basic_stream<tcp, Strand>;
 using PlainStream = StrandSocket;
 using TlsStream = beast::ssl_stream<HttpStream>;
 
-// Buffer an idle WebSocket session holds while it waits for the next message.
+// Buffer an idle TLS WebSocket session holds while it waits for the next message. (An idle plain
+// session holds none: it waits for its socket to become readable; see read_next.)
 constexpr std::size_t kIdleReadBytes = 64;
 // Once a frame's first bytes are in: reads of at least one TCP segment.
 constexpr std::size_t kMinReadChunk = 4096;
+// What one read of a ready plain socket takes in: whole messages, most of the time.
+constexpr std::size_t kReadyReadBytes = 64 * 1024;
+
+// The I/O thread's buffer for reads of ready plain sockets. Its bytes are handled within the read
+// handler that filled it (handlers of one thread never interleave), so sessions can share it.
+std::span<std::uint8_t> ready_read_buffer() {
+  thread_local std::vector<std::uint8_t> buffer(kReadyReadBytes);
+  return buffer;
+}
 
 std::string format_endpoint(const StrandSocket& socket) {
   error_code ec;
@@ -322,6 +332,13 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       StrandSocket socket = http_->release_socket();
       http_.reset();
       wire_.emplace(std::move(socket));
+      // read_some on a ready socket must never block the I/O thread (a readiness can be spurious).
+      error_code ec;
+      wire_->non_blocking(true, ec);
+      if (ec) {
+        spdlog::debug("websocket not opened remote={} error=\"{}\"", remote_, ec.message());
+        co_return false;
+      }
     }
     phase_ = Phase::kWebSocket;
     last_read_ms_ = steady_ms();
@@ -336,11 +353,24 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   }
 
   // --- read loop: completion handlers, not a coroutine, so that an idle session holds only the
-  // pending read (a small socket operation) and kIdleReadBytes of buffer. The handlers have no
-  // associated executor: they run on the stream's, which is this connection's strand.
+  // pending operation (a small socket operation) and no buffer (plain) or kIdleReadBytes (TLS).
+  // The handlers have no associated executor: they run on the stream's, which is this
+  // connection's strand.
 
   void read_next() {
     reading_ = true;
+    if constexpr (!kTls) {
+      // Between frames a plain session waits for readability, then reads what came into the I/O
+      // thread's buffer: a message is then one read, not a small read, the rest, and a read that
+      // finds nothing (three system calls per message, W1 in docs/benchmarks.md).
+      if (frame_missing_ == 0) {
+        wire_->async_wait(tcp::socket::wait_read, [self = this->shared_from_this()](error_code ec) {
+          self->reading_ = false;
+          self->on_readable(ec);
+        });
+        return;
+      }
+    }
     const auto buffers = in_.prepare(next_read_size());
     wire_->async_read_some(buffers, [self = this->shared_from_this()](error_code ec, std::size_t bytes) {
       self->reading_ = false;
@@ -367,22 +397,70 @@ class WsSession final : public Connection, public NetConnection, public std::ena
       }
       last_read_ms_.store(steady_ms(), std::memory_order_relaxed);
       if (!read_frames()) return try_finish();  // the writer ends the session
-      // An idle session keeps no buffer from its last message.
-      if (in_.size() == 0 && in_.capacity() > kIdleReadBytes) in_.shrink_to_fit();
-      read_next();
+      read_next_after_frames();
     } catch (...) {  // allocation failures only; the session ends
       log_exception(std::current_exception());
       end_now();
     }
   }
 
-  // Handles every whole frame in in_ (websocket/ws_reader.h). False when reading stops: the
-  // peer closed, or broke the protocol and is being closed.
+  // Plain only: the socket is readable (or failed). The frames that one read brings whole are
+  // handled in the I/O thread's buffer; only a frame still arriving is copied into in_.
+  void on_readable(error_code ec) {
+    try {
+      if (!ec) {
+        const std::span<std::uint8_t> buffer = ready_read_buffer();
+        const std::size_t n = wire_->read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next();  // nothing after all
+        if (!ec) return on_bytes(buffer.first(n));
+      }
+      log_read_end(ec);
+      end_now();
+    } catch (...) {  // allocation failures only; the session ends
+      log_exception(std::current_exception());
+      end_now();
+    }
+  }
+
+  void on_bytes(std::span<std::uint8_t> bytes) {
+    last_read_ms_.store(steady_ms(), std::memory_order_relaxed);
+    bool go_on = true;
+    if (in_.size() == 0) {
+      std::size_t consumed = 0;
+      go_on = handle_frames(bytes, consumed);
+      bytes = bytes.subspan(consumed);
+      if (go_on && !bytes.empty()) in_.commit(asio::buffer_copy(in_.prepare(bytes.size()), asio::buffer(bytes.data(), bytes.size())));
+    } else {
+      in_.commit(asio::buffer_copy(in_.prepare(bytes.size()), asio::buffer(bytes.data(), bytes.size())));
+      go_on = read_frames();
+    }
+    if (!go_on) return try_finish();  // the writer ends the session
+    read_next_after_frames();
+  }
+
+  void read_next_after_frames() {
+    // An idle session keeps no buffer from its last message.
+    constexpr std::size_t kIdleCapacity = kTls ? kIdleReadBytes : 0;
+    if (in_.size() == 0 && in_.capacity() > kIdleCapacity) in_.shrink_to_fit();
+    read_next();
+  }
+
+  // Handles every whole frame in in_. False when reading stops (see handle_frames).
   bool read_frames() {
+    const auto data = in_.data();
+    std::size_t consumed = 0;
+    const bool go_on =
+        handle_frames(std::span<std::uint8_t>(static_cast<std::uint8_t*>(data.data()), data.size()), consumed);
+    in_.consume(consumed);
+    return go_on;
+  }
+
+  // Handles every whole frame at the front of `data` (websocket/ws_reader.h, which unmasks them in
+  // place); `consumed` is what they took. False when reading stops: the peer closed, or broke the
+  // protocol and is being closed.
+  bool handle_frames(std::span<std::uint8_t> data, std::size_t& consumed) {
     for (;;) {
-      const auto data = in_.data();
-      const ws::ReadEvent event =
-          reader_.next(std::span<std::uint8_t>(static_cast<std::uint8_t*>(data.data()), data.size()));
+      const ws::ReadEvent event = reader_.next(data.subspan(consumed));
       frame_missing_ = event.missing;
       switch (event.kind) {
         case ws::ReadEvent::Kind::kNeedMore:
@@ -395,7 +473,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
           return fail(event.close_code, event.reason);
         case ws::ReadEvent::Kind::kClose: {
           const bool go_on = on_peer_close(event.payload);
-          in_.consume(event.consumed);
+          consumed += event.consumed;
           return go_on;
         }
         case ws::ReadEvent::Kind::kPing:
@@ -411,7 +489,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
         case ws::ReadEvent::Kind::kFragment:  // gathered by the reader
           break;
       }
-      in_.consume(event.consumed);
+      consumed += event.consumed;
     }
   }
 
@@ -644,7 +722,7 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   std::optional<HttpStream> http_;
   // Plain: the bare socket, from the upgrade on. TLS: from the start (it carries HTTP too).
   std::optional<Stream> wire_;
-  beast::flat_buffer in_;  // bytes read and not yet handled; kIdleReadBytes while idle
+  beast::flat_buffer in_;  // bytes read and not yet handled; none (plain) or kIdleReadBytes (TLS) while idle
   ws::FrameReader reader_{context_.hub.limits().max_frame_bytes};
   std::array<std::uint8_t, ws::kMaxServerHeaderBytes> out_header_{};  // the frame being written
 
