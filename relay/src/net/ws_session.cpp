@@ -428,14 +428,19 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     if (in_.size() == 0) {
       std::size_t consumed = 0;
       go_on = handle_frames(bytes, consumed);
-      bytes = bytes.subspan(consumed);
-      if (go_on && !bytes.empty()) in_.commit(asio::buffer_copy(in_.prepare(bytes.size()), asio::buffer(bytes.data(), bytes.size())));
+      if (go_on) keep(bytes.subspan(consumed));
     } else {
-      in_.commit(asio::buffer_copy(in_.prepare(bytes.size()), asio::buffer(bytes.data(), bytes.size())));
+      keep(bytes);
       go_on = read_frames();
     }
     if (!go_on) return try_finish();  // the writer ends the session
     read_next_after_frames();
+  }
+
+  // Appends bytes that are not a whole frame yet to in_.
+  void keep(std::span<const std::uint8_t> bytes) {
+    if (bytes.empty()) return;
+    in_.commit(asio::buffer_copy(in_.prepare(bytes.size()), asio::buffer(bytes.data(), bytes.size())));
   }
 
   void read_next_after_frames() {
