@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -56,9 +57,26 @@ class FakeConnection final : public Connection {
   bool congested() const override { return congested_.load(); }
   void set_congested(bool value) { congested_.store(value); }
 
+  // Kept until a test waits for frames, which then runs it on its own thread, as the net layer
+  // runs it on the connection's strand: after the frames sent before, never inside the hub's call.
+  void defer(std::function<void()> work) override {
+    std::lock_guard lock(mutex_);
+    deferred_.push_back(std::move(work));
+    changed_.notify_all();
+  }
+
+  // Runs deferred work (the next pages of a PULL) until n frames were sent, or it waits in vain.
   bool wait_for_frames(std::size_t n) {
     std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, kHangGuard, [&] { return frames_.size() >= n; });
+    for (;;) {
+      if (!changed_.wait_for(lock, kHangGuard, [&] { return frames_.size() >= n || !deferred_.empty(); })) return false;
+      if (frames_.size() >= n) return true;
+      std::function<void()> work = std::move(deferred_.front());
+      deferred_.pop_front();
+      lock.unlock();
+      work();
+      lock.lock();
+    }
   }
   std::size_t frame_count() {
     std::lock_guard lock(mutex_);
@@ -96,6 +114,7 @@ class FakeConnection final : public Connection {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<Bytes> frames_;
+  std::deque<std::function<void()>> deferred_;
   std::optional<std::uint16_t> close_code_;
   std::atomic<bool> congested_{false};
 };

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -803,6 +804,60 @@ TEST_CASE("process: an absurdly long device_name gets 1000 and close 4000 past t
   CHECK(honest->push(numbered_blob(1), bytes_of(10)).has_value());
   CHECK(at_limit->pull(0).has_value());
   CHECK(relay.running());
+}
+
+// A run of pages bigger than the send queue's bound (8 MiB by default): the relay makes each next
+// page after the one before is queued and ends the run once the queue is past half, so the reader
+// is served in runs and never cut off as a slow reader.
+TEST_CASE("process: a catch-up bigger than the send queue bound is served whole, in runs of pages",
+          "[process][limits]") {
+  LimitedRelay relay(Settings{{"max_pull_pages", "64"}, {"device_messages_per_minute", "100000"}});
+  Member writer_device(new_group()), reader_device(writer_device.group);
+  auto writer = join(relay, writer_device);
+  constexpr std::uint32_t kBlobs = 40;
+  constexpr std::size_t kBlobBytes = 256 * 1024;  // 10 MiB in all
+  for (std::uint32_t i = 1; i <= kBlobs; ++i) {
+    REQUIRE(writer->push(numbered_blob(i), bytes_of(kBlobBytes, static_cast<std::uint8_t>(i))).has_value());
+  }
+  auto reader = join(relay, reader_device);
+  std::vector<Cursor> seen;
+  Cursor after = 0;
+  for (std::uint32_t run = 0; run < kBlobs && after < kBlobs; ++run) {
+    const std::uint32_t rid = 1000 + run;
+    const Bytes pull = encode_frame(Frame{rid, Pull{after, 1, 64}});  // pages of one blob, 64 of them
+    REQUIRE(reader->socket().send_binary(ByteView(pull.data(), pull.size())));
+    for (std::uint32_t page = 0; page < 64; ++page) {
+      auto frame = reader->receive();
+      REQUIRE(frame.has_value());
+      REQUIRE(frame->request_id == rid);
+      const auto& response = std::get<PullResponse>(frame->message);
+      for (const auto& blob : response.blobs) {
+        CHECK(blob.payload == bytes_of(kBlobBytes, static_cast<std::uint8_t>(blob.cursor)));
+        seen.push_back(blob.cursor);
+        after = blob.cursor;
+      }
+      if (!response.continues) break;
+    }
+  }
+  std::vector<Cursor> all(kBlobs);
+  std::iota(all.begin(), all.end(), Cursor{1});
+  CHECK(seen == all);
+  CHECK_FALSE(reader->close_code().has_value());
+}
+
+TEST_CASE("process: a blob bigger than half the default send queue bound is pulled whole", "[process][limits]") {
+  LimitedRelay relay(Settings{{"max_blob_bytes", std::to_string(12 * 1024 * 1024)}});
+  Member writer_device(new_group()), reader_device(writer_device.group);
+  auto writer = join(relay, writer_device);
+  const Bytes big = bytes_of(10 * 1024 * 1024, 0x5A);
+  REQUIRE(writer->push(numbered_blob(1), big).has_value());
+  auto reader = join(relay, reader_device);
+  auto page = reader->pull(0);
+  INFO("pull: " << (page ? std::string("ok") : page.error().to_string()));
+  REQUIRE(page.has_value());
+  REQUIRE(page->blobs.size() == 1);
+  CHECK(page->blobs[0].payload == big);
+  CHECK_FALSE(reader->close_code().has_value());
 }
 
 }  // namespace

@@ -220,6 +220,9 @@ std::unique_ptr<ProtocolClient> ProtocolClient::connect(std::uint16_t port, std:
     return nullptr;
   }
   client->challenge_ = std::get<Challenge>(first->message);
+  // From now on frames are read with the limits the relay announced, as a real client reads them.
+  client->decode_limits_.max_frame_bytes = client->challenge_.limits.max_frame_bytes;
+  client->decode_limits_.max_payload_bytes = client->challenge_.limits.max_blob_bytes;
   return client;
 }
 
@@ -238,7 +241,7 @@ Result<Frame> ProtocolClient::receive(std::chrono::milliseconds timeout) {
     switch (event.kind) {
       case WsEvent::Kind::kMessage: {
         bytes_received_ += event.payload.size();
-        auto frame = decode_frame(ByteView(event.payload.data(), event.payload.size()));
+        auto frame = decode_frame(ByteView(event.payload.data(), event.payload.size()), decode_limits_);
         if (!frame) return frame.error();
         return frame;
       }

@@ -104,6 +104,7 @@ class ProtocolClient {
 
   std::unique_ptr<RawWebSocket> ws_;
   Challenge challenge_;
+  DecodeLimits decode_limits_;  // the defaults until the CHALLENGE, then the relay's limits
   std::uint32_t next_request_id_ = 1;
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t bytes_received_ = 0;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,11 @@ class Connection {
   // without its inline payload, so a reader that is behind costs ~100 bytes per blob instead of
   // up to the inline limit; past the full bound the connection closes itself.
   virtual bool congested() const { return false; }
+
+  // Runs `work` later, never inside this call: in the connection's order, after the frames
+  // already sent (so a reply made in steps lets each step's frame go out while the next is
+  // made). Dropped once the connection is closing.
+  virtual void defer(std::function<void()> work) = 0;
 };
 
 }  // namespace blindsync::relay

@@ -108,6 +108,7 @@ class Hub::WelcomeGate final : public Connection {
   void close(std::uint16_t code, std::string_view reason) override { inner_->close(code, reason); }
   std::string remote_address() const override { return inner_->remote_address(); }
   bool congested() const override { return inner_->congested(); }
+  void defer(std::function<void()> work) override { inner_->defer(std::move(work)); }
 
   // Sends the WELCOME, then what was held; later frames pass straight through.
   void open(Bytes welcome) {
@@ -552,24 +553,38 @@ void Hub::on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint
 
 void Hub::handle_pull(Peer& peer, std::uint32_t rid, const Pull& pull) {
   const std::uint32_t max_limit = options_.limits.max_pull_limit;
-  const std::uint32_t limit = pull.limit == 0 ? max_limit : std::min(pull.limit, max_limit);
-  // Pages back to back (Pull::pages, at most max_pull_pages), each continuing where the one
-  // before ended: a catch-up pays one round trip per run of pages instead of one per page. A run
-  // ends early at the last page there is; once the send queue is past half (a reader that is
-  // behind asks again when it has caught up, and the queue never holds more than about half its
-  // bound plus one page); and once the device's message budget is spent, since each page after
-  // the first costs one message, as a PULL of its own would.
   const std::uint32_t max_pages = std::max<std::uint32_t>(1, options_.max_pull_pages);
-  const std::uint32_t pages = std::clamp<std::uint32_t>(pull.pages, 1, max_pages);
-  Cursor after = pull.after_cursor;
-  for (std::uint32_t page = 1;; ++page) {
-    const bool may_continue = page < pages && !peer.connection->congested();
-    auto pulled = pull_page(peer, rid, after, limit, may_continue);
-    if (!pulled) return;
-    peer.connection->send(std::move(pulled->frame));
-    if (!pulled->continues) return;
-    after = pulled->last_cursor;
-  }
+  PullRun run{
+      .request_id = rid,
+      .after = pull.after_cursor,
+      .limit = pull.limit == 0 ? max_limit : std::min(pull.limit, max_limit),
+      .page = 1,
+      .pages = std::clamp<std::uint32_t>(pull.pages, 1, max_pages),
+  };
+  send_pull_page(peer, run);
+}
+
+// Pages back to back (Pull::pages, at most max_pull_pages), each continuing where the one before
+// ended: a catch-up pays one round trip per run of pages instead of one per page. Each next page
+// is made in a step of its own, after the page before was handed to the connection, so that a page
+// goes out while the next is read. A run ends early at the last page there is; once the send
+// queue is past half (a reader that is behind asks again when it has caught up, and the queue
+// never holds more than about half its bound plus one page); and once the device's message budget
+// is spent, since each page after the first costs one message, as a PULL of its own would.
+void Hub::send_pull_page(Peer& peer, PullRun run) {
+  const bool may_continue = run.page < run.pages && !peer.connection->congested();
+  auto pulled = pull_page(peer, run.request_id, run.after, run.limit, may_continue);
+  if (!pulled) return;
+  peer.connection->send(std::move(pulled->frame));
+  if (!pulled->continues) return;
+  run.after = pulled->last_cursor;
+  ++run.page;
+  peer.connection->defer([this, connection = peer.connection, run] {
+    auto next = find_peer(connection.get());
+    if (!next) return;  // the session ended
+    std::lock_guard lock(next->mutex);
+    if (next->machine.is_open()) send_pull_page(*next, run);
+  });
 }
 
 std::optional<Hub::PulledPage> Hub::pull_page(Peer& peer, std::uint32_t rid, Cursor after, std::uint32_t limit,

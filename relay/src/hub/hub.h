@@ -124,6 +124,16 @@ class Hub {
   void handle_hello(Peer& peer, std::uint32_t request_id, const Hello& hello);
   void handle_push(Peer& peer, std::uint32_t request_id, Push push);
   void handle_pull(Peer& peer, std::uint32_t request_id, const Pull& pull);
+  // Where a PULL's run of pages is: the page to send next, of `pages`.
+  struct PullRun {
+    std::uint32_t request_id = 0;
+    Cursor after = 0;
+    std::uint32_t limit = 0;
+    std::uint32_t page = 1;
+    std::uint32_t pages = 1;
+  };
+  // Sends the run's next page, and has the connection run the page after it next (defer).
+  void send_pull_page(Peer& peer, PullRun run);
   // One PULL_RESPONSE of blobs after `after`, encoded; nullopt when the store failed (the ERROR
   // is sent). It says `continues` when `may_continue`, there is more, and the device's message
   // budget pays for the next page.

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <exception>
+#include <functional>
 #include <list>
 #include <span>
 #include <optional>
@@ -133,6 +134,12 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   }
 
   std::string remote_address() const override { return remote_; }
+
+  void defer(std::function<void()> work) override {
+    asio::post(executor(), [self = this->shared_from_this(), work = std::move(work)]() {
+      if (self->phase_ == Phase::kWebSocket && !self->close_requested_ && !self->broken_) work();
+    });
+  }
 
   // Past half of either queue bound the hub drops NOTIFY payloads for this reader (limits).
   bool congested() const override {
