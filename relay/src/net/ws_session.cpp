@@ -386,11 +386,11 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     });
   }
 
-  // Idle: a few bytes, enough for a small message whole. This read stays pending while the
-  // session idles, with its buffer: never more than kIdleReadBytes then (W4 in
-  // docs/benchmarks.md). In a frame: what it still lacks, in reads that grow with what has
-  // arrived (a read may take the next frames' bytes too), so that a client announcing a large
-  // frame and sending little of it gets little memory.
+  // Between frames (TLS only; a plain session waits for readability instead): a few bytes, enough
+  // for a small message whole. This read stays pending while the session idles, with its buffer:
+  // never more than kIdleReadBytes then (W4 in docs/benchmarks.md). In a frame (both): what it
+  // still lacks, in reads that grow with what has arrived (a read may take the next frames' bytes
+  // too), so that a client announcing a large frame and sending little of it gets little memory.
   std::size_t next_read_size() const {
     if (frame_missing_ == 0) return kIdleReadBytes;
     return std::min(frame_missing_, std::max(kMinReadChunk, in_.size()));
