@@ -3,9 +3,11 @@
 // what a hostile or broken client gets (a close code naming the fault, and nothing buffered).
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -131,6 +133,46 @@ TEST_CASE("frames that come several to a TCP write, split across writes, or a by
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   expect_answers(17, 17);
+}
+
+TEST_CASE("pushes of any size cut into writes at random points are all acknowledged, in order",
+          "[websocket][process]") {
+  OpsTempDir dir;
+  auto relay = OpsRelay::start(plain_args(dir));
+  auto client = connect_client(relay->port);
+  REQUIRE(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
+  RawWebSocket& ws = client->socket();
+  const auto seed = static_cast<std::uint32_t>(std::random_device{}());
+  INFO("seed " << seed);
+  std::mt19937 random(seed);
+  constexpr std::uint32_t kPushes = 50;  // under the relay's default 100 messages per minute
+  Bytes stream;
+  for (std::uint32_t i = 0; i < kPushes; ++i) {
+    // Sizes across the frame header's three length forms (7-bit, 16-bit, 64-bit).
+    const std::size_t size = std::uniform_int_distribution<std::size_t>(0, 3)(random) == 0
+                                 ? std::uniform_int_distribution<std::size_t>(1, 125)(random)
+                                 : std::uniform_int_distribution<std::size_t>(126, 100'000)(random);
+    const Bytes frame = client_frame(0x82, view(encode_frame(Frame{200 + i, Push{numbered_blob(i), Bytes(size, 7), 0}})));
+    stream.insert(stream.end(), frame.begin(), frame.end());
+  }
+  // Writes of 1 byte to 20 KB, with a pause now and then so that reads end in any place.
+  for (std::size_t at = 0; at < stream.size();) {
+    const std::size_t n = std::min(stream.size() - at, std::uniform_int_distribution<std::size_t>(1, 20'000)(random));
+    REQUIRE(ws.send_raw(ByteView(stream.data() + at, n)));
+    at += n;
+    if (std::uniform_int_distribution<int>(0, 3)(random) == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (std::uint32_t i = 0; i < kPushes; ++i) {
+    const WsEvent answer = next_non_ping(ws);
+    REQUIRE(answer.kind == WsEvent::Kind::kMessage);
+    auto frame = decode_frame(view(answer.payload));
+    REQUIRE(frame.has_value());
+    CHECK(frame->request_id == 200 + i);
+    const auto* ack = std::get_if<PushAck>(&frame->message);
+    REQUIRE(ack != nullptr);
+    CHECK(ack->blob_id == numbered_blob(i));
+    CHECK(ack->cursor == i + 1);
+  }
 }
 
 TEST_CASE("a client's close is answered with its code and the relay ends the connection",
