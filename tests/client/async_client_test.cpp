@@ -598,6 +598,8 @@ TEST_CASE("a catch-up asks for several pages per PULL and delivers them all in o
   t.with([&] {
     t.relays[0]->page_size = 2;
     t.relays[0]->advertise_page_size = true;
+    // B's first session (AsyncGroup opens it) may have made its catch-up PULL before it closed.
+    t.relays[0]->pulls_by_device.clear();
     return 0;
   });
   std::vector<std::string> expected;
