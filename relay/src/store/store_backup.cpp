@@ -124,11 +124,17 @@ Result<bool> try_backup(const std::string& database_path, const fs::path& dir, B
   auto before = sqlite::list_segments(database_path);
   if (!before) return before.error();
   std::set<std::uint64_t> copied;
+  // Copies that hold all the snapshot may need of their segment: those sealed at step 1 (all but
+  // the newest then), and those made in step 3, after the snapshot. The step-1 copy of the segment
+  // then being appended to may end before records the snapshot has not applied yet.
+  std::set<std::uint64_t> current;
   for (const std::uint64_t n : *before) {
     auto done =
         copy_private(sqlite::segment_path_for(database_path, n), sqlite::segment_path_for(copy_path, n));
     if (!done) return done.error();
-    if (*done) copied.insert(n);  // a missing one was deleted: no later snapshot points into it
+    if (!*done) continue;  // deleted: no later snapshot points into it
+    copied.insert(n);
+    if (n != before->back()) current.insert(n);
   }
   // 2. The database.
   if (auto st = copy_database(database_path, copy_path); !st) return st;
@@ -154,12 +160,15 @@ Result<bool> try_backup(const std::string& database_path, const fs::path& dir, B
     if (!done) return done.error();
     if (*done) {
       copied.insert(n);
+      current.insert(n);
     } else if (needed.count(n) != 0) {
       return false;  // created and deleted while this copy ran: start again
     }
   }
+  // A needed segment copied only at step 1, while it was appended to, and deleted since (applied,
+  // compacted and removed after the snapshot) would leave its later records out of the replay.
   for (const std::uint64_t n : needed) {
-    if (copied.count(n) == 0) return false;
+    if (current.count(n) == 0) return false;
   }
   // 4. Copied segments the snapshot does not need (no row pointed into them any more).
   for (auto it = copied.begin(); it != copied.end();) {
