@@ -15,6 +15,7 @@
 
 #include "store/push_journal.h"
 #include "store/sqlite_db.h"
+#include "store/store.h"
 
 namespace blindsync::relay {
 namespace {
@@ -117,8 +118,27 @@ Status empty_directory(const fs::path& dir) {
   return Status::ok();
 }
 
-// One attempt. Returns false when a segment the snapshot needs vanished during the copy.
-Result<bool> try_backup(const std::string& database_path, const fs::path& dir, BackupReport& report) {
+// Syncs every file of the copy (the store opened on it may have added a segment) and the
+// directory, and counts them.
+Status sync_copy(const fs::path& dir, const std::string& copy_path, BackupReport& report) {
+  report = BackupReport{};
+  auto segments = sqlite::list_segments(copy_path);
+  if (!segments) return segments.error();
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file()) continue;
+    if (auto st = sync_path(entry.path(), false); !st) return st;
+    report.bytes += entry.file_size(ec);
+  }
+  if (ec) return fs_error("cannot list", dir, ec);
+  report.segments = segments->size();
+  return sync_path(dir, true);
+}
+
+// One attempt. Returns false (and why in retry_reason) when a segment the snapshot needs vanished
+// during the copy.
+Result<bool> try_backup(const std::string& database_path, const fs::path& dir, BackupReport& report,
+                        std::string& retry_reason) {
   const std::string copy_path = (dir / fs::path(database_path).filename()).string();
   // 1. Every segment there is now.
   auto before = sqlite::list_segments(database_path);
@@ -162,13 +182,16 @@ Result<bool> try_backup(const std::string& database_path, const fs::path& dir, B
       copied.insert(n);
       current.insert(n);
     } else if (needed.count(n) != 0) {
+      retry_reason = "segment " + std::to_string(n) + " was deleted during the copy";
       return false;  // created and deleted while this copy ran: start again
     }
   }
   // A needed segment copied only at step 1, while it was appended to, and deleted since (applied,
   // compacted and removed after the snapshot) would leave its later records out of the replay.
   for (const std::uint64_t n : needed) {
-    if (current.count(n) == 0) return false;
+    if (current.count(n) != 0) continue;
+    retry_reason = "segment " + std::to_string(n) + " was deleted during the copy";
+    return false;
   }
   // 4. Copied segments the snapshot does not need (no row pointed into them any more).
   for (auto it = copied.begin(); it != copied.end();) {
@@ -180,18 +203,21 @@ Result<bool> try_backup(const std::string& database_path, const fs::path& dir, B
     fs::remove(sqlite::segment_path_for(copy_path, *it), ec);
     it = copied.erase(it);
   }
-  report = BackupReport{};
-  for (const std::uint64_t n : copied) {
-    const fs::path path = sqlite::segment_path_for(copy_path, n);
-    if (auto st = sync_path(path, false); !st) return st;
-    std::error_code ec;
-    report.bytes += fs::file_size(path, ec);
-    ++report.segments;
+  // 5. The copy must open as a store, as a relay started on it would: its replay checks that the
+  // segments hold every record the snapshot has not applied, without a hole. A segment made and
+  // deleted whole while this copy ran leaves one, which only a new attempt can fill.
+  {
+    StoreOptions options;
+    options.path = copy_path;
+    options.durability = Durability::kNormal;  // everything is synced below
+    auto opened = open_sqlite_store(options);
+    if (!opened) {
+      retry_reason = opened.error().message();
+      return false;
+    }
+    (*opened)->close();
   }
-  if (auto st = sync_path(copy_path, false); !st) return st;
-  std::error_code ec;
-  report.bytes += fs::file_size(copy_path, ec);
-  if (auto st = sync_path(dir, true); !st) return st;
+  if (auto st = sync_copy(dir, copy_path, report); !st) return st;
   return true;
 }
 
@@ -216,17 +242,18 @@ Result<BackupReport> backup_sqlite_store(const std::string& database_path,
   if (fs::equivalent(dir, fs::path(database_path).parent_path(), ec)) {
     return Status(Code::kStorageError, "'" + destination_dir + "' is the data directory itself");
   }
+  std::string retry_reason;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
     BackupReport report;
-    auto done = try_backup(database_path, dir, report);
+    auto done = try_backup(database_path, dir, report, retry_reason);
     if (!done || !*done) {
       if (auto st = empty_directory(dir); !st) return st;
     }
     if (!done) return done.error();
     if (*done) return report;
   }
-  return Status(Code::kStorageError, "segments kept disappearing during the backup (cleanup ran " +
-                                         std::to_string(kAttempts) + " times); try again");
+  return Status(Code::kStorageError, "the store kept changing under the backup (" + std::to_string(kAttempts) +
+                                         " attempts; the last: " + retry_reason + "); try again");
 }
 
 }  // namespace blindsync::relay

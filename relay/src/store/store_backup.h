@@ -6,7 +6,9 @@
 // Cleanup deletes segments no row points into any more, at any moment; so the segments that exist
 // are copied first, then the database (one SQLite snapshot), then whatever newer segment that
 // snapshot needs. A segment the snapshot needs can then be missing only if it was both created and
-// deleted during the copy: the whole copy is then made again.
+// deleted during the copy: the whole copy is then made again. Before it reports success, the copy
+// is opened as a store, as a relay started on it would open it (its journal replay refuses a
+// hole), so a backup that completes is one a relay starts on.
 #pragma once
 
 #include <cstdint>
