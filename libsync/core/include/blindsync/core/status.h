@@ -7,6 +7,7 @@
 // Thread-safety: plain values; copy freely.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -79,7 +80,10 @@ template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : data_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status error) : data_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
+  // REQUIRES: !error.is_ok(). An OK status here is a bug at the call site (a `return status;` that
+  // meant to go on): debug builds stop on it, and otherwise it becomes an INTERNAL error rather than
+  // an error with no message.
+  Result(Status error) : data_(std::in_place_index<1>, checked_error(std::move(error))) {}  // NOLINT
   Result(Code code, std::string message) : data_(std::in_place_index<1>, Status(code, std::move(message))) {}
 
   bool has_value() const noexcept { return data_.index() == 0; }
@@ -97,6 +101,12 @@ class [[nodiscard]] Result {
   Status status() const { return has_value() ? Status() : std::get<1>(data_); }
 
  private:
+  static Status checked_error(Status error) {
+    assert(!error.is_ok() && "Result<T> made from an OK Status");
+    if (error.is_ok()) return Status(Code::kInternal, "an error result was made from an OK status");
+    return error;
+  }
+
   std::variant<T, Status> data_;
 };
 
