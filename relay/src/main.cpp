@@ -16,7 +16,6 @@
 
 #include <malloc.h>
 
-#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -48,17 +47,12 @@ AdmissionMode admission_mode_of(AccessMode access) {
   return AdmissionMode::kOpen;
 }
 
-// The largest frame either side may send: a blob at the size limit with its message around it.
-std::size_t max_frame_bytes_of(const RelayConfig& config) {
-  return std::size_t{config.max_blob_bytes} + kFrameOverheadBytes;
-}
-
 // Every limit key of the configuration, onto the hub (which hands the storage limits to the store).
 HubOptions hub_options_from(const RelayConfig& config) {
   HubOptions options;
   // Announced to clients in CHALLENGE/WELCOME.
   options.limits.max_blob_bytes = config.max_blob_bytes;
-  options.limits.max_frame_bytes = static_cast<std::uint32_t>(max_frame_bytes_of(config));
+  options.limits.max_frame_bytes = static_cast<std::uint32_t>(config.max_blob_bytes + kFrameOverheadBytes);
   options.limits.max_pull_limit = config.max_pull_limit;
   options.max_pull_pages = config.max_pull_pages;
   options.limits.hello_timeout_ms = config.hello_timeout_ms;
@@ -93,10 +87,6 @@ ServerOptions server_options_from(const RelayConfig& config) {
   options.tls_key_file = config.tls_key.string();
   options.threads = config.threads;
   options.websocket_idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
-  // The send queue must hold what the hub may queue for a reader that keeps up: a run of pulled
-  // pages stops once the queue is past half, so it then holds up to half the bound plus one page,
-  // and a page is at most one frame. With large blobs the default bound is raised to fit.
-  options.max_queued_bytes = std::max(options.max_queued_bytes, 2 * max_frame_bytes_of(config) + (1u << 20));
   return options;
 }
 

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -52,14 +54,30 @@ std::vector<std::string> plain_args(const OpsTempDir& dir) {
   return {"--listen", "127.0.0.1:0", "--data", dir.str("data")};
 }
 
+// A client past its handshake, as a fresh device of a fresh group.
+std::unique_ptr<ProtocolClient> joined_client(const OpsRelay& relay) {
+  auto client = connect_client(relay.port);
+  REQUIRE(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
+  return client;
+}
+
+// The next message (not a ping), decoded, with this request id.
+Frame next_reply(RawWebSocket& ws, std::uint32_t request_id) {
+  const WsEvent answer = next_non_ping(ws);
+  REQUIRE(answer.kind == WsEvent::Kind::kMessage);
+  auto frame = decode_frame(view(answer.payload));
+  REQUIRE(frame.has_value());
+  CHECK(frame->request_id == request_id);
+  return std::move(*frame);
+}
+
 }  // namespace
 
 TEST_CASE("a message in three fragments with a ping between them is served, and the ping answered",
           "[websocket][process]") {
   OpsTempDir dir;
   auto relay = OpsRelay::start(plain_args(dir));
-  auto client = connect_client(relay->port);
-  REQUIRE(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
+  auto client = joined_client(*relay);
 
   const Bytes pull = encode_frame(Frame{7, Pull{0, 10}});
   REQUIRE(pull.size() >= 3);
@@ -77,32 +95,21 @@ TEST_CASE("a message in three fragments with a ping between them is served, and 
   const WsEvent pong = ws.next(kWait, /*answer_pings=*/false);
   REQUIRE(pong.kind == WsEvent::Kind::kPong);
   CHECK(pong.payload == ping_payload);
-  const WsEvent answer = next_non_ping(ws);
-  REQUIRE(answer.kind == WsEvent::Kind::kMessage);
-  auto frame = decode_frame(view(answer.payload));
-  REQUIRE(frame.has_value());
-  CHECK(frame->request_id == 7);
-  CHECK(std::holds_alternative<PullResponse>(frame->message));
+  CHECK(std::holds_alternative<PullResponse>(next_reply(ws, 7).message));
 }
 
 TEST_CASE("frames that come several to a TCP write, split across writes, or a byte at a time are all served",
           "[websocket][process]") {
   OpsTempDir dir;
   auto relay = OpsRelay::start(plain_args(dir));
-  auto client = connect_client(relay->port);
-  REQUIRE(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
+  auto client = joined_client(*relay);
   RawWebSocket& ws = client->socket();
   const auto pull_frame = [](std::uint32_t request_id) {
     return client_frame(0x82, view(encode_frame(Frame{request_id, Pull{0, 10}})));
   };
   const auto expect_answers = [&](std::uint32_t first, std::uint32_t last) {
     for (std::uint32_t id = first; id <= last; ++id) {
-      const WsEvent answer = next_non_ping(ws);
-      REQUIRE(answer.kind == WsEvent::Kind::kMessage);
-      auto frame = decode_frame(view(answer.payload));
-      REQUIRE(frame.has_value());
-      CHECK(frame->request_id == id);
-      CHECK(std::holds_alternative<PullResponse>(frame->message));
+      CHECK(std::holds_alternative<PullResponse>(next_reply(ws, id).message));
     }
   };
 
@@ -139,8 +146,7 @@ TEST_CASE("pushes of any size cut into writes at random points are all acknowled
           "[websocket][process]") {
   OpsTempDir dir;
   auto relay = OpsRelay::start(plain_args(dir));
-  auto client = connect_client(relay->port);
-  REQUIRE(client->handshake(auth::SigningKey::generate(), auth::SigningKey::generate()).has_value());
+  auto client = joined_client(*relay);
   RawWebSocket& ws = client->socket();
   const auto seed = static_cast<std::uint32_t>(std::random_device{}());
   INFO("seed " << seed);
@@ -163,12 +169,8 @@ TEST_CASE("pushes of any size cut into writes at random points are all acknowled
     if (std::uniform_int_distribution<int>(0, 3)(random) == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   for (std::uint32_t i = 0; i < kPushes; ++i) {
-    const WsEvent answer = next_non_ping(ws);
-    REQUIRE(answer.kind == WsEvent::Kind::kMessage);
-    auto frame = decode_frame(view(answer.payload));
-    REQUIRE(frame.has_value());
-    CHECK(frame->request_id == 200 + i);
-    const auto* ack = std::get_if<PushAck>(&frame->message);
+    const Frame frame = next_reply(ws, 200 + i);
+    const auto* ack = std::get_if<PushAck>(&frame.message);
     REQUIRE(ack != nullptr);
     CHECK(ack->blob_id == numbered_blob(i));
     CHECK(ack->cursor == i + 1);

@@ -16,6 +16,7 @@
 
 #include "net/asio.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -48,7 +49,16 @@ class NetConnection {
 // Shared by the listeners and every connection. Owned by Server::Impl; outlives every connection
 // (the server stops its I/O threads before destroying it).
 struct NetContext {
-  NetContext(Hub& h, const ServerOptions& o) : hub(h), options(o), metrics(h.metrics()) {}
+  NetContext(Hub& h, const ServerOptions& o) : hub(h), options(with_queue_room(o, h)), metrics(h.metrics()) {}
+
+  // A session's send queue must hold what the hub queues for a reader that keeps up: a run of
+  // pulled pages stops once the queue is past half, so it then holds up to half the bound plus one
+  // page, and a page is at most one frame. With large frames the bound is raised to fit.
+  static ServerOptions with_queue_room(ServerOptions options, const Hub& hub) {
+    const std::size_t frame = hub.limits().max_frame_bytes;
+    options.max_queued_bytes = std::max(options.max_queued_bytes, 2 * frame + (std::size_t{1} << 20));
+    return options;
+  }
 
   Hub& hub;
   const ServerOptions options;
