@@ -68,18 +68,25 @@ Status io_error(const std::string& what, const std::string& path, int err) {
   return Status(code, what + " '" + path + "': " + std::strerror(err));
 }
 
-// Writes all of `data` at the end of the file (the fd is O_APPEND).
-Status write_all(int fd, const std::uint8_t* data, std::size_t size, const std::string& path) {
+// Writes all of `data` at `offset` (the end of the records: in a zero-filled segment the file
+// goes on past it).
+Status write_all(int fd, const std::uint8_t* data, std::size_t size, std::uint64_t offset, const std::string& path) {
   while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
+    const ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return io_error("cannot append to push journal", path, errno);
     }
+    if (n == 0) return io_error("cannot append to push journal", path, EIO);
     data += n;
+    offset += static_cast<std::uint64_t>(n);
     size -= static_cast<std::size_t>(n);
   }
   return Status::ok();
+}
+
+bool all_zero(const std::uint8_t* p, std::size_t size) {
+  return std::all_of(p, p + size, [](std::uint8_t b) { return b == 0; });
 }
 
 }  // namespace
@@ -132,6 +139,7 @@ PushJournal::PushJournal(PushJournal&& other) noexcept
       epoch_(other.epoch_),
       sync_(other.sync_),
       size_(other.size_),
+      file_bytes_(other.file_bytes_),
       segment_(other.segment_),
       broken_(other.broken_),
       buffer_(std::move(other.buffer_)) {}
@@ -144,6 +152,7 @@ PushJournal& PushJournal::operator=(PushJournal&& other) noexcept {
     epoch_ = other.epoch_;
     sync_ = other.sync_;
     size_ = other.size_;
+    file_bytes_ = other.file_bytes_;
     segment_ = other.segment_;
     broken_ = other.broken_;
     buffer_ = std::move(other.buffer_);
@@ -155,15 +164,15 @@ PushJournal::~PushJournal() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Result<PushJournal> PushJournal::open(const std::string& path, std::uint64_t epoch, bool sync,
-                                     std::uint64_t segment) {
+Result<PushJournal> PushJournal::open_locked(const std::string& path, std::uint64_t epoch, bool sync,
+                                            std::uint64_t segment) {
   if (sodium_init() < 0) return Status(Code::kInternal, "libsodium failed to initialise");
   PushJournal journal;
   journal.path_ = path;
   journal.epoch_ = epoch;
   journal.sync_ = sync;
   journal.segment_ = segment;
-  journal.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  journal.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (journal.fd_ < 0) return io_error("cannot open push journal", path, errno);
   // One relay per database: a second one would hand out the same cursors and append to the same
   // journal. SQLite's own locks serialise writes but cannot see the cursors held in memory.
@@ -177,40 +186,82 @@ Result<PushJournal> PushJournal::open(const std::string& path, std::uint64_t epo
   struct stat info {};
   if (::fstat(journal.fd_, &info) != 0) return io_error("cannot stat push journal", path, errno);
   journal.size_ = static_cast<std::uint64_t>(info.st_size);
+  journal.file_bytes_ = journal.size_;
+  return journal;
+}
 
+Result<PushJournal> PushJournal::open_zero_filled(const std::string& path, std::uint64_t epoch, bool sync,
+                                                  std::uint64_t segment) {
+  auto opened = open_locked(path, epoch, sync, segment);
+  if (!opened) return opened;
+  PushJournal& journal = *opened;
+  std::array<std::uint8_t, kHeaderBytes> header{};
+  if (journal.size_ < kHeaderBytes ||
+      ::pread(journal.fd_, header.data(), header.size(), 0) != static_cast<ssize_t>(kHeaderBytes) ||
+      !all_zero(header.data(), header.size())) {
+    return Status(Code::kInternal, "'" + path + "' is not a zero-filled spare segment");
+  }
+  // The header over the first zeros; records follow it over the rest. Synced before any record,
+  // as clear() does.
+  journal.buffer_.clear();
+  put_bytes(journal.buffer_, ByteView(kMagic.data(), kMagic.size()));
+  put_u64(journal.buffer_, epoch);
+  if (auto st = write_all(journal.fd_, journal.buffer_.data(), journal.buffer_.size(), 0, path); !st) return st;
+  if (sync && ::fdatasync(journal.fd_) != 0) return io_error("cannot sync push journal", path, errno);
+  journal.size_ = kHeaderBytes;
+  return opened;
+}
+
+Result<PushJournal> PushJournal::open(const std::string& path, std::uint64_t epoch, bool sync,
+                                     std::uint64_t segment) {
+  auto opened = open_locked(path, epoch, sync, segment);
+  if (!opened) return opened;
+  PushJournal& journal = *opened;
   std::array<std::uint8_t, kHeaderBytes> header{};
   const bool has_header =
       journal.size_ >= kHeaderBytes && ::pread(journal.fd_, header.data(), header.size(), 0) == kHeaderBytes &&
       std::equal(kMagic.begin(), kMagic.end(), header.begin());
-  if (has_header && get_u64(header.data() + 8) == epoch) return journal;
+  if (has_header && get_u64(header.data() + 8) == epoch) {
+    // Appends go after the last intact record: not after zeros (a zero-filled segment a crash left)
+    // nor after a torn record, which a replay would never read past.
+    auto file = journal.read_bytes(journal.file_bytes_);
+    if (!file) return file.error();
+    journal.size_ = journal.for_each_record(*file, [](std::size_t, const std::uint8_t*, std::uint32_t) {});
+    return opened;
+  }
   if (has_header && journal.size_ > kHeaderBytes) {
     return Status(Code::kStorageError,
                   "push journal '" + path + "' holds acknowledged pushes of another database (epoch " +
                       std::to_string(get_u64(header.data() + 8)) + ", this database is " + std::to_string(epoch) +
                       "); restore the database it belongs to, or move it away to discard those pushes");
   }
-  if (!has_header && journal.size_ > 0) {
+  // A zero header is a spare segment renamed into place by a run that stopped before writing its
+  // header (segment_spare.h): it holds nothing.
+  const bool zero_header = journal.size_ >= kHeaderBytes && !has_header && all_zero(header.data(), header.size());
+  if (!has_header && journal.size_ > 0 && !zero_header) {
     return Status(Code::kStorageError, "'" + path + "' is not a push journal; move it away");
   }
   if (auto st = journal.clear(); !st) return st;
-  return journal;
+  return opened;
 }
 
 Status PushJournal::write_header() {
   buffer_.clear();
   put_bytes(buffer_, ByteView(kMagic.data(), kMagic.size()));
   put_u64(buffer_, epoch_);
-  return write_all(fd_, buffer_.data(), buffer_.size(), path_);
+  return write_all(fd_, buffer_.data(), buffer_.size(), 0, path_);
 }
 
 Status PushJournal::clear() {
   if (::ftruncate(fd_, 0) != 0) return io_error("cannot truncate push journal", path_, errno);
   size_ = 0;
+  file_bytes_ = 0;
   if (auto st = write_header(); !st) return st;
   // The header must be durable before records follow it; an old, longer file left behind by a
   // lost truncate only holds records SQLite already has (replay skips cursors it has seen).
   if (sync_ && ::fdatasync(fd_) != 0) return io_error("cannot sync push journal", path_, errno);
   size_ = kHeaderBytes;
+  file_bytes_ = kHeaderBytes;
   broken_ = false;
   return Status::ok();
 }
@@ -237,27 +288,31 @@ Status PushJournal::append(std::span<JournalRecord> records) {
     const std::uint64_t sum = checksum(key, buffer_.data() + start + kRecordHeaderBytes, body_size);
     for (int i = 0; i < 8; ++i) buffer_[start + 4 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(sum >> (8 * i));
   }
-  Status st = write_all(fd_, buffer_.data(), buffer_.size(), path_);
+  Status st = write_all(fd_, buffer_.data(), buffer_.size(), size_, path_);
   if (st && sync_ && ::fdatasync(fd_) != 0) st = io_error("cannot sync push journal", path_, errno);
   if (!st) {
     // Cut off what may have been written, so the next append does not follow a torn record. If
     // even that fails, a replay still stops at the torn record, which was never acknowledged.
     // If even that fails, refuse every later append: a replay stops at the torn record, and
     // acknowledged records behind it would be lost.
+    // In a zero-filled segment this gives up the zeros past the records too: later appends grow
+    // the file, which is slower but the same on disk.
     if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
       broken_ = true;
       st = io_error("cannot cut back push journal", path_, errno);
+    } else {
+      file_bytes_ = size_;
     }
     return st;
   }
   size_ += buffer_.size();
+  file_bytes_ = std::max(file_bytes_, size_);
   if (buffer_.capacity() > (4u << 20)) std::vector<std::uint8_t>().swap(buffer_);  // do not keep a burst's buffer
   return Status::ok();
 }
 
-Result<std::vector<JournalRecord>> PushJournal::read_all() const {
-  std::vector<JournalRecord> records;
-  std::vector<std::uint8_t> file(size_);
+Result<std::vector<std::uint8_t>> PushJournal::read_bytes(std::uint64_t size) const {
+  std::vector<std::uint8_t> file(size);
   std::size_t got = 0;
   while (got < file.size()) {
     const ssize_t n = ::pread(fd_, file.data() + got, file.size() - got, static_cast<off_t>(got));
@@ -267,14 +322,30 @@ Result<std::vector<JournalRecord>> PushJournal::read_all() const {
     got += static_cast<std::size_t>(n);
   }
   file.resize(got);
+  return file;
+}
+
+template <typename OnRecord>
+std::size_t PushJournal::for_each_record(const std::vector<std::uint8_t>& file, OnRecord&& on_record) const {
   const ChecksumKey key = checksum_key(epoch_);
   std::size_t at = kHeaderBytes;
   while (at + kRecordHeaderBytes <= file.size()) {
     const std::uint32_t body_size = get_u32(file.data() + at);
-    if (body_size < kBodyFixedBytes || body_size > kMaxBodyBytes) break;
+    if (body_size < kBodyFixedBytes || body_size > kMaxBodyBytes) break;  // zeros end here too
     if (file.size() - at - kRecordHeaderBytes < body_size) break;
     const std::uint8_t* body = file.data() + at + kRecordHeaderBytes;
     if (checksum(key, body, body_size) != get_u64(file.data() + at + 4)) break;
+    on_record(at, body, body_size);
+    at += kRecordHeaderBytes + body_size;
+  }
+  return std::max(at, kHeaderBytes);
+}
+
+Result<std::vector<JournalRecord>> PushJournal::read_all() const {
+  auto file = read_bytes(size_);
+  if (!file) return file.error();
+  std::vector<JournalRecord> records;
+  for_each_record(*file, [&](std::size_t at, const std::uint8_t* body, std::uint32_t body_size) {
     JournalRecord r;
     const std::uint8_t* p = body;
     std::copy_n(p, GroupId::kSize, r.group_id.mutable_bytes().begin());
@@ -291,12 +362,18 @@ Result<std::vector<JournalRecord>> PushJournal::read_all() const {
     r.segment = segment_;
     r.payload_offset = at + kRecordPayloadOffset;
     records.push_back(std::move(r));
-    at += kRecordHeaderBytes + body_size;
-  }
+  });
   return records;
 }
 
 bool PushJournal::has_records() const noexcept { return size_ > kHeaderBytes; }
+
+Status PushJournal::trim() {
+  if (file_bytes_ <= size_ || broken_) return Status::ok();
+  if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) return io_error("cannot trim push journal", path_, errno);
+  file_bytes_ = size_;
+  return Status::ok();
+}
 
 void PushJournal::remove() {
   if (fd_ >= 0) ::close(fd_);

@@ -25,7 +25,9 @@
 // SQLite with their payloads inline, and deleted.
 //
 // Reading stops at the first record that is short or fails its checksum: only an append that
-// never completed (so was never acknowledged) can leave one, and it is always the last.
+// never completed (so was never acknowledged) can leave one, and it is always the last. A segment
+// made from a zero-filled spare (segment_spare.h) goes on with zeros past its last record; a zero
+// length is short, so they read as the end.
 // A failed append cuts the file back to where it was, so a later append never follows a torn one.
 //
 // Thread-safety: none. The store keeps two (sqlite_writer.h): the writer thread appends to one,
@@ -70,11 +72,17 @@ class PushJournal {
   // Opens or creates (0600) the journal of the database with this epoch, and locks it (flock,
   // exclusive) for as long as it is open: a second relay on the same database is refused. A file
   // that holds records of another epoch is refused (they belong to a database that is not this
-  // one); an empty one is taken over.
+  // one); an empty one, or one whose header is zeros (a spare renamed into place just before a
+  // crash), is taken over. Appends go after the last intact record (the file is read to find it).
   // `segment`: the file's number, stamped on the records it appends and reads (0: a file of the
   // earlier format).
   static Result<PushJournal> open(const std::string& path, std::uint64_t epoch, bool sync,
                                   std::uint64_t segment = 0);
+  // Opens a zero-filled spare just renamed to `path` (segment_spare.h) as a new, empty segment:
+  // the header and then the records are written over the zeros, so the file's size does not change
+  // while it fills (until a run of pushes goes past its end).
+  static Result<PushJournal> open_zero_filled(const std::string& path, std::uint64_t epoch, bool sync,
+                                              std::uint64_t segment);
 
   PushJournal(PushJournal&& other) noexcept;
   PushJournal& operator=(PushJournal&& other) noexcept;
@@ -93,6 +101,11 @@ class PushJournal {
   // Closes and deletes the file (a clean shutdown with nothing left to replay).
   void remove();
 
+  // Gives back the zeros past the last record (a sealed or closing zero-filled segment). Not synced:
+  // if the cut is lost, the zeros read as the end of the records, as they did before.
+  Status trim();
+
+  // The end of the records (the file may go on past it with zeros).
   std::uint64_t size_bytes() const noexcept { return size_; }
   std::uint64_t segment() const noexcept { return segment_; }
   // A failed append could not be cut back: this file takes no more appends (start the next).
@@ -102,7 +115,16 @@ class PushJournal {
 
  private:
   PushJournal() = default;
+  // Opens (or creates, 0600) and locks the file; size_bytes() is then the file's size.
+  static Result<PushJournal> open_locked(const std::string& path, std::uint64_t epoch, bool sync,
+                                         std::uint64_t segment);
   Status write_header();
+  // The file's first `size` bytes (fewer if it is shorter).
+  Result<std::vector<std::uint8_t>> read_bytes(std::uint64_t size) const;
+  // Calls on_record(offset, body, body_size) for each intact record in `file` (the file's bytes
+  // from its start), in order; returns where the last one ends.
+  template <typename OnRecord>
+  std::size_t for_each_record(const std::vector<std::uint8_t>& file, OnRecord&& on_record) const;
   // Empties the file down to its header (open() takes over an empty or header-less file so).
   Status clear();
 
@@ -110,7 +132,8 @@ class PushJournal {
   int fd_ = -1;
   std::uint64_t epoch_ = 0;
   bool sync_ = true;
-  std::uint64_t size_ = 0;
+  std::uint64_t size_ = 0;        // the end of the records: where the next append goes
+  std::uint64_t file_bytes_ = 0;  // the file's size: past size_ when it was zero-filled
   std::uint64_t segment_ = 0;
   bool broken_ = false;  // a failed append could not be cut back: refuse every later append
   std::vector<std::uint8_t> buffer_;  // reused between appends

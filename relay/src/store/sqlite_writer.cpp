@@ -130,6 +130,11 @@ Result<std::unique_ptr<SqliteWriter>> SqliteWriter::open(const StoreOptions& opt
   if (!db) return db.error();
   writer->options_ = options;
   writer->segment_files_ = std::make_shared<SegmentFiles>(options.path);
+  // Without fdatasync there is no file size to commit per run of pushes, so nothing to gain.
+  if (options.durability == Durability::kFull) {
+    writer->spare_ = std::make_unique<SegmentSpare>(spare_segment_path_for(options.path),
+                                                    options.journal_clear_bytes + options.journal_clear_bytes / 8);
+  }
   Statements& s = *writer->s_;
   s.db = std::move(*db);
   Database& d = s.db;

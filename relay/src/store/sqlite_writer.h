@@ -17,7 +17,9 @@
 // to journal_max_bytes of unapplied segments), the applier stands aside and the writer applies a
 // small batch itself before each run of pushes; at journal_max_bytes pushes wait for a full apply.
 // open() replays the segments from 'replay_from' on (and the earlier format's two files) after a
-// crash.
+// crash. With durability full a new segment is made from a zero-filled spare (segment_spare.h), so
+// the fdatasync of a run writes the data alone; the spare for the next segment is made in the
+// background once the active one is half full, and a sealed segment gives back its unused zeros.
 //
 // Segments are deleted by cleanup once no row points into them (segments.live_blobs = 0), after
 // a synced commit, so no durable row can point at a missing file. A segment less than a quarter
@@ -62,6 +64,7 @@
 #include "store/pending_blobs.h"
 #include "store/push_journal.h"
 #include "store/segment_files.h"
+#include "store/segment_spare.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
 #include "store/wal_checkpointer.h"
@@ -205,8 +208,9 @@ class SqliteWriter {
   std::optional<Result<PushResult>> find_retry(const PushRequest& req, const CachedGroup& group,
                                                const std::vector<JournalRecord>& batch);
   Status replay_journal();
-  // Creates segment `number` (and makes its directory entry durable).
-  Result<PushJournal> create_segment(std::uint64_t number);
+  // Creates segment `number` (and makes its directory entry durable): from the spare when one is
+  // ready (or, with `wait_for_spare`, once one is made), else as an empty file.
+  Result<PushJournal> create_segment(std::uint64_t number, bool wait_for_spare);
   // Deletes the segment files no row points into, below replay_from (at open: what a crash left).
   Status remove_unreferenced_segments(const std::vector<std::uint64_t>& numbers);
   // One cleanup transaction on segments: deletes dead ones or compacts a batch of a sparse one.
@@ -263,6 +267,8 @@ class SqliteWriter {
   std::atomic<std::uint64_t> sealed_bytes_{0};        // their sizes: the applier should run
   std::uint64_t replay_from_ = 1;                     // sql_mutex_: meta 'replay_from' as stored
   std::shared_ptr<SegmentFiles> segment_files_;
+  // With durability full: the zero-filled file the next segment is made from (segment_spare.h).
+  std::unique_ptr<SegmentSpare> spare_;
   // Until when the applier stands aside (steady_clock ticks): it fell behind and the writer applies
   // instead. Renewed by every run of pushes while behind, so it lapses when the pushes stop.
   std::atomic<std::chrono::steady_clock::rep> writer_applies_until_{0};

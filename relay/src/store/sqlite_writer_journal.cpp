@@ -301,6 +301,8 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
     return;
   }
   journal_bytes_.store(journal_->size_bytes(), std::memory_order_relaxed);
+  // Halfway through this segment, the spare for the next one is made in the background.
+  if (spare_ && journal_->size_bytes() >= options_.journal_clear_bytes / 2) spare_->prepare();
   total_bytes_.fetch_add(static_cast<std::uint64_t>(added_bytes), std::memory_order_relaxed);
   pending_->add(std::move(records));
 }
@@ -395,9 +397,11 @@ Status SqliteWriter::apply_groups(const std::vector<GroupId>& groups) {
   return st;
 }
 
-Result<PushJournal> SqliteWriter::create_segment(std::uint64_t number) {
+Result<PushJournal> SqliteWriter::create_segment(std::uint64_t number, bool wait_for_spare) {
   const std::string path = segment_path_for(options_.path, number);
-  auto segment = PushJournal::open(path, epoch_, options_.durability == Durability::kFull, number);
+  const bool sync = options_.durability == Durability::kFull;
+  auto segment = spare_ && spare_->take_as(path, wait_for_spare) ? PushJournal::open_zero_filled(path, epoch_, sync, number)
+                                                                 : PushJournal::open(path, epoch_, sync, number);
   if (!segment) return segment.error();
   if (segment->has_records()) return Status(Code::kInternal, "new segment '" + path + "' already holds records");
   // A record acknowledged in this file must not vanish with its directory entry.
@@ -407,7 +411,7 @@ Result<PushJournal> SqliteWriter::create_segment(std::uint64_t number) {
 
 void SqliteWriter::seal_active_locked() {
   const std::uint64_t next = journal_->segment() + 1;
-  auto created = create_segment(next);
+  auto created = create_segment(next, /*wait_for_spare=*/false);
   if (!created) {
     // Keep appending to this one; the next run of pushes tries again.
     spdlog::error("store: cannot start push journal segment {}: {}", next, created.error().message());
@@ -418,6 +422,7 @@ void SqliteWriter::seal_active_locked() {
   // applied this far, SQLite has all this segment holds.
   sealed_.push_back(SealedSegment{journal_->segment(), journal_->size_bytes(), pending_->max_cursors()});
   sealed_bytes_.fetch_add(journal_->size_bytes(), std::memory_order_relaxed);
+  if (Status st = journal_->trim(); !st) spdlog::warn("store: {}", st.message());  // only disk space
   *journal_ = std::move(*created);
   journal_bytes_.store(journal_->size_bytes(), std::memory_order_relaxed);
   active_segment_.store(next, std::memory_order_relaxed);
@@ -528,6 +533,9 @@ void SqliteWriter::close_journal() {
     return;
   }
   const bool empty = !journal_->has_records();
+  if (!empty) {
+    if (Status trimmed = journal_->trim(); !trimmed) spdlog::warn("store: {}", trimmed.message());  // only disk space
+  }
   journal_.reset();
   if (empty) (void)segment_files_->remove(active);
 }
@@ -645,7 +653,8 @@ Status SqliteWriter::replay_journal() {
   for (const std::string& path : legacy_files) ::unlink(path.c_str());
   if (st = remove_unreferenced_segments(*numbers); !st) return st;
 
-  auto active = create_segment(next_segment);
+  // The first segment waits for a spare, or with little traffic the whole run would append.
+  auto active = create_segment(next_segment, /*wait_for_spare=*/true);
   if (!active) return active.error();
   journal_.emplace(std::move(*active));
   active_segment_.store(next_segment, std::memory_order_relaxed);
