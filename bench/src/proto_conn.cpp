@@ -7,17 +7,11 @@
 
 namespace blindsync::bench {
 
-namespace {
-
-// Relay frames can be large (a PULL_RESPONSE page of 1000 blobs); the bench decodes whatever the
-// relay chooses to send, still with explicit limits.
 DecodeLimits bench_decode_limits() {
   DecodeLimits limits;
   limits.max_frame_bytes = 64 * 1024 * 1024;
   return limits;
 }
-
-}  // namespace
 
 Status status_from_error(const Error& error) {
   const auto code = static_cast<Code>(error.code);

@@ -53,6 +53,9 @@ class ProtoConn {
 
   std::uint32_t next_request_id() noexcept { return ++last_request_id_; }
 
+  // The socket, for RawWsClient (see WsConn::release_socket).
+  Result<int> release_socket() { return ws_.release_socket(); }
+
   awaitable<void> close() { return ws_.close(); }
   void cancel() { ws_.cancel(); }
 
@@ -63,6 +66,10 @@ class ProtoConn {
   RelayId relay_id_;
   std::uint32_t last_request_id_ = 0;
 };
+
+// The limits the bench decodes relay frames with: whatever the relay chooses to send (a page of
+// 1000 blobs), still with explicit limits.
+DecodeLimits bench_decode_limits();
 
 // "ERROR 2004 (GROUP_FULL): ..." as a Status carrying the wire code.
 Status status_from_error(const Error& error);

@@ -1,11 +1,21 @@
 // W1 push throughput: N connections over N groups, each a closed loop of
 // PUSH (payload_bytes) -> wait for its PUSH_ACK -> repeat, for duration_s.
+//
+// The connections are opened with Beast (ProtoConn: the upgrade and the signed handshake); the
+// measured loop then drives their sockets from one epoll loop on this thread (RawWsClient, and
+// raw_ws.h for why), still making and reading every message with the library's codec.
 
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <array>
+#include <optional>
 #include <variant>
 
 #include "bench_support.h"
 #include "blindsync/core/codec.h"
 #include "proc_stats.h"
+#include "raw_ws.h"
 #include "relay_metrics.h"
 #include "stats.h"
 #include "workloads.h"
@@ -24,51 +34,139 @@ struct W1Conn {
   std::uint64_t duplicates = 0;
   std::uint64_t errors = 0;
   Status failure;
+  // The measured loop's state.
+  ProtoConn* conn = nullptr;
+  std::optional<RawWsClient> socket;
+  std::uint64_t next_sequence = 0;  // of the blob id (BlobIds)
+  std::uint32_t request_id = 0;     // of the PUSH awaiting its PUSH_ACK
+  Clock::time_point sent{};
+  int stray_frames = 0;             // since that PUSH
+  bool finished = false;
 };
 
 // Bounds one connection's loop even if the clock check were somehow skipped.
 constexpr std::uint64_t kMaxPushesPerConnection = 50'000'000;
 // Frames that are not the awaited PUSH_ACK (none are expected) tolerated per push.
 constexpr int kMaxStrayFrames = 1000;
+// How long after the deadline the last PUSH_ACKs may take.
+constexpr auto kDrainLimit = std::chrono::seconds(30);
 
-awaitable<void> push_loop(ProtoConn& conn, W1Conn& state, const BlobIds& ids, std::uint64_t base,
-                          Clock::time_point deadline) {
-  for (std::uint64_t k = 0; k < kMaxPushesPerConnection && Clock::now() < deadline; ++k) {
-    const std::uint32_t request_id = conn.next_request_id();
-    const Bytes encoded = encode_frame(Frame{request_id, Push{ids.make(base + k), state.payload, 0}});
-    const auto sent = Clock::now();
-    if (Status s = co_await conn.send_encoded(encoded); !s) {
-      state.failure = s;
-      co_return;
-    }
-    for (int stray = 0;; ++stray) {
-      if (stray > kMaxStrayFrames) {
-        state.failure = Status(Code::kInvalidMessage, "too many unexpected frames while awaiting PUSH_ACK");
-        co_return;
-      }
-      auto frame = co_await conn.receive();
-      if (!frame) {
-        state.failure = frame.status();
-        co_return;
-      }
-      if (const auto* ack = std::get_if<PushAck>(&frame->message); ack && frame->request_id == request_id) {
-        state.latency.add(Clock::now() - sent);
-        ++state.acked;
-        if (ack->duplicate) ++state.duplicates;
-        break;
-      }
-      if (const auto* error = std::get_if<Error>(&frame->message)) {
-        ++state.errors;
-        if (frame->request_id == request_id || error->request_id == request_id) break;
+class PushLoops {
+ public:
+  PushLoops(std::vector<W1Conn*> conns, const BlobIds& ids, std::uint64_t first_sequence_shift,
+            Clock::time_point deadline, DecodeLimits limits)
+      : conns_(std::move(conns)), ids_(ids), shift_(first_sequence_shift), deadline_(deadline),
+        limits_(limits) {}
+
+  // Runs every connection until the deadline and its last PUSH_ACK; false if that took past
+  // kDrainLimit (those connections fail).
+  bool run() {
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_ < 0) return fail_all(Status(Code::kIoError, "epoll_create1 failed"));
+    for (std::size_t i = 0; i < conns_.size(); ++i) {
+      W1Conn& c = *conns_[i];
+      c.next_sequence = std::uint64_t{i} << shift_;
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = i;
+      if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, c.socket->fd(), &ev) != 0) {
+        finish(c, Status(Code::kIoError, "epoll_ctl failed"));
         continue;
       }
-      if (const auto* bye = std::get_if<Bye>(&frame->message)) {
-        state.failure = Status(Code::kConnectionClosed, "relay said BYE " + std::to_string(bye->code) + ": " + bye->reason);
-        co_return;
+      send_next(c, i);
+    }
+    const auto give_up = deadline_ + kDrainLimit;
+    std::array<epoll_event, 64> events{};
+    while (running_ > 0 && Clock::now() < give_up) {
+      const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 100);
+      for (int e = 0; e < n; ++e) {
+        const std::size_t i = events[static_cast<std::size_t>(e)].data.u64;
+        W1Conn& c = *conns_[i];
+        if (c.finished) continue;
+        if ((events[static_cast<std::size_t>(e)].events & EPOLLOUT) != 0) {
+          if (Status s = c.socket->flush(); !s) {
+            finish(c, s);
+            continue;
+          }
+          watch(c, i);
+        }
+        on_readable(c, i);
       }
     }
+    ::close(epoll_);
+    if (running_ == 0) return true;
+    for (W1Conn* c : conns_) {
+      if (!c->finished) finish(*c, Status(Code::kTimeout, "no PUSH_ACK within 30 s of the end"));
+    }
+    return false;
   }
-}
+
+ private:
+  bool fail_all(const Status& status) {
+    for (W1Conn* c : conns_) finish(*c, status);
+    return false;
+  }
+
+  void finish(W1Conn& c, const Status& status) {
+    if (c.finished) return;
+    c.finished = true;
+    if (!status.is_ok()) c.failure = status;
+    --running_;
+  }
+
+  // Waits for writability too while a frame is only partly written.
+  void watch(W1Conn& c, std::size_t i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | (c.socket->wants_write() ? EPOLLOUT : 0u);
+    ev.data.u64 = i;
+    (void)::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.socket->fd(), &ev);
+  }
+
+  void send_next(W1Conn& c, std::size_t i) {
+    const auto now = Clock::now();
+    if (now >= deadline_ || c.acked + c.errors >= kMaxPushesPerConnection) return finish(c, Status::ok());
+    c.request_id = c.conn->next_request_id();
+    const Bytes encoded = encode_frame(Frame{c.request_id, Push{ids_.make(c.next_sequence++), c.payload, 0}});
+    c.stray_frames = 0;
+    c.sent = Clock::now();
+    if (Status s = c.socket->send(encoded); !s) return finish(c, s);
+    if (c.socket->wants_write()) watch(c, i);
+  }
+
+  void on_readable(W1Conn& c, std::size_t i) {
+    if (Status s = c.socket->read_some(); !s) return finish(c, s);
+    for (;;) {
+      auto message = c.socket->next_message();
+      if (!message) return finish(c, message.status());
+      if (!message->has_value()) return;
+      auto frame = decode_frame(**message, limits_);
+      if (!frame) return finish(c, frame.status());
+      if (const auto* ack = std::get_if<PushAck>(&frame->message); ack && frame->request_id == c.request_id) {
+        c.latency.add(Clock::now() - c.sent);
+        ++c.acked;
+        if (ack->duplicate) ++c.duplicates;
+        send_next(c, i);
+      } else if (const auto* error = std::get_if<Error>(&frame->message)) {
+        ++c.errors;
+        if (frame->request_id == c.request_id || error->request_id == c.request_id) send_next(c, i);
+      } else if (const auto* bye = std::get_if<Bye>(&frame->message)) {
+        return finish(c, Status(Code::kConnectionClosed,
+                                "relay said BYE " + std::to_string(bye->code) + ": " + bye->reason));
+      } else if (++c.stray_frames > kMaxStrayFrames) {
+        return finish(c, Status(Code::kInvalidMessage, "too many unexpected frames while awaiting PUSH_ACK"));
+      }
+      if (c.finished) return;
+    }
+  }
+
+  std::vector<W1Conn*> conns_;
+  const BlobIds& ids_;
+  const std::uint64_t shift_;
+  const Clock::time_point deadline_;
+  const DecodeLimits limits_;
+  int epoll_ = -1;
+  std::size_t running_ = conns_.size();
+};
 
 }  // namespace
 
@@ -106,16 +204,27 @@ nlohmann::json run_w1_push_throughput(const BenchConfig& config) {
   meter.start();
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(config.duration_s));
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!opened.statuses[i]) continue;
-    asio::co_spawn(conns[i]->executor(), push_loop(*conns[i], *states[i], ids, std::uint64_t{i} << 40, deadline),
-                   asio::detached);
+  bool in_time = true;
+  {
+    std::vector<W1Conn*> running;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!opened.statuses[i]) continue;
+      auto fd = conns[i]->release_socket();
+      if (!fd) {
+        states[i]->failure = fd.status();
+        continue;
+      }
+      states[i]->conn = conns[i].get();
+      states[i]->socket.emplace(*fd);
+      running.push_back(states[i].get());
+    }
+    PushLoops loops(std::move(running), ids, 40, deadline, bench_decode_limits());
+    in_time = loops.run();
   }
-  const auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - start) + std::chrono::seconds(30);
-  const bool in_time = run_phase(ioc, config.threads, limit, [&] { cancel_all(conns); });
   const auto end = Clock::now();
   meter.stop();
   const auto metrics_after = scrape_metrics(*target);
+  for (auto& state : states) state->socket.reset();  // close frames, then the sockets
   close_all(ioc, config.threads, conns);
 
   LatencyRecorder latency(config.max_latency_samples);

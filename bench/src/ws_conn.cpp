@@ -140,10 +140,18 @@ awaitable<Status> WsConn::write(ByteView message) {
 
 awaitable<void> WsConn::close() {
   error_code ec;
-  if (impl_->ws.is_open()) {
+  // A released socket (release_socket) is no longer Beast's to close.
+  if (impl_->ws.is_open() && beast::get_lowest_layer(impl_->ws).socket().is_open()) {
     co_await impl_->ws.async_close(websocket::close_code::normal, asio::redirect_error(asio::use_awaitable, ec));
   }
   beast::get_lowest_layer(impl_->ws).socket().close(ec);
+}
+
+Result<int> WsConn::release_socket() {
+  error_code ec;
+  const int fd = beast::get_lowest_layer(impl_->ws).socket().release(ec);
+  if (ec) return Status(Code::kIoError, "release socket: " + ec.message());
+  return fd;
 }
 
 void WsConn::cancel() {

@@ -52,6 +52,10 @@ class WsConn {
   awaitable<void> close();
   // Closes the socket at once: pending operations finish with an error. Any thread.
   void cancel();
+  // Hands the socket over (RawWsClient takes it), with nothing outstanding on it. Only between
+  // messages, when the peer has sent nothing since the last one read: Beast may hold bytes it read
+  // ahead, which would be lost. Afterwards this connection is closed to Beast.
+  Result<int> release_socket();
 
  private:
   struct Impl;
