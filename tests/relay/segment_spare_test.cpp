@@ -323,3 +323,51 @@ TEST_CASE("store with durability normal: no spare is made, segments grow as they
   CHECK_FALSE(fs::exists(relay::sqlite::spare_segment_path_for(options.path)));
   (*opened)->close();
 }
+
+TEST_CASE("store with durability full: a spare that cannot be made (a full disk) leaves segments that grow, and "
+          "every push is still stored",
+          "[store][spare]") {
+  TempDir dir;
+  const std::string path = dir.file("relay.db");
+  const GroupId g = group_n(6);
+  constexpr std::uint32_t kPushes = 40;
+  // In a child: RLIMIT_FSIZE refuses any file past 256 KiB (EFBIG), so the 18 MiB spare cannot be
+  // made, the way a full disk would refuse it; the database and a growing segment stay below it.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{};
+    ::getrlimit(RLIMIT_FSIZE, &limit);
+    limit.rlim_cur = 256 * 1024;
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(10);
+    StoreOptions options;
+    options.path = path;
+    options.durability = Durability::kFull;
+    auto opened = open_sqlite_store(options);
+    if (!opened) ::_exit(11);
+    const std::string first = relay::sqlite::segment_path_for(path, segments_of(path).back());
+    if (fs::file_size(first) > 1024) ::_exit(12);  // made empty, not from a spare
+    if (fs::exists(relay::sqlite::spare_segment_path_for(path))) ::_exit(13);  // the failed one is gone
+    for (std::uint32_t i = 1; i <= kPushes; ++i) {
+      auto r = push_sync(**opened, PushRequest{g, blob_n(i), device_n(1), payload_n(i, 1000), kNow, kNever});
+      if (!r || r->cursor != i) ::_exit(14);
+    }
+    if (fs::file_size(first) < kPushes * 1000) ::_exit(15);  // the records made it grow
+    (*opened)->close();
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  StoreOptions options;
+  options.path = path;
+  options.durability = Durability::kFull;
+  auto opened = open_sqlite_store(options);
+  REQUIRE(opened);
+  auto page = (*opened)->pull(g, 0, 100, kNow).value();
+  REQUIRE(page.blobs.size() == kPushes);
+  CHECK(page.blobs.back().payload == payload_n(kPushes, 1000));
+  (*opened)->close();
+}
