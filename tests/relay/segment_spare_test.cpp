@@ -235,72 +235,109 @@ TEST_CASE("journal over zeros: only a zero-filled file is taken as one, and a sp
   CHECK(not_journal.error().message().find("not a push journal") != std::string::npos);
 }
 
-TEST_CASE("store with durability full: segments are made from zero-filled spares, sealed ones are trimmed, and a "
-          "crash in a zero-filled segment loses no acknowledged push",
+namespace {
+
+// Every blob of group g, cursors 1..count, with the payloads push_n made.
+void check_all_pulled(Store& store, const GroupId& g, std::uint32_t count, std::size_t payload_bytes) {
+  Cursor after = 0;
+  for (int pages = 0; pages < 1000 && after < count; ++pages) {
+    auto page = store.pull(g, after, 64, kNow).value();
+    REQUIRE_FALSE(page.blobs.empty());
+    for (const auto& blob : page.blobs) {
+      REQUIRE(blob.cursor == after + 1);
+      CHECK(blob.payload == payload_n(static_cast<std::uint32_t>(blob.cursor), payload_bytes));
+      after = blob.cursor;
+    }
+  }
+  CHECK(after == count);
+}
+
+StoreOptions full_options(const std::string& path, std::uint64_t clear_bytes) {
+  StoreOptions options;
+  options.path = path;
+  options.durability = Durability::kFull;
+  options.journal_clear_bytes = clear_bytes;
+  options.journal_max_bytes = std::max<std::uint64_t>(1u << 20, 4 * clear_bytes);
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("store with durability full: a crash in a zero-filled segment loses no acknowledged push, and a clean "
+          "close gives its zeros back",
           "[store][spare][crash]") {
   TempDir dir;
   const std::string path = dir.file("relay.db");
   const GroupId g = group_n(5);
-  constexpr std::uint32_t kPushes = 300;
-  constexpr std::uint64_t kClearBytes = 16 * 1024;
+  constexpr std::uint32_t kPushes = 300;  // ~100 KB of records: all in the first segment
+  constexpr std::uint64_t kClearBytes = 1u << 20;
   constexpr std::uint64_t kSpareBytes = kClearBytes + kClearBytes / 8;
-  StoreOptions options;
-  options.path = path;
-  options.durability = Durability::kFull;
-  options.journal_clear_bytes = kClearBytes;
-  options.journal_max_bytes = 1u << 20;
+  const StoreOptions options = full_options(path, kClearBytes);
 
-  // A child pushes, checks its segments as it goes, and dies without closing the store.
+  // A child pushes and dies without closing the store.
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
     auto opened = open_sqlite_store(options);
     if (!opened) ::_exit(3);
     // The first segment is made zero-filled before the store opens.
-    if (fs::file_size(relay::sqlite::segment_path_for(path, segments_of(path).back())) != kSpareBytes) ::_exit(4);
+    const std::string first = relay::sqlite::segment_path_for(path, segments_of(path).back());
+    if (fs::file_size(first) != kSpareBytes) ::_exit(4);
     for (std::uint32_t i = 1; i <= kPushes; ++i) {
       auto r = push_sync(**opened, PushRequest{g, blob_n(i), device_n(1), payload_n(i, 300), kNow, kNever});
       if (!r || r->cursor != i) ::_exit(5);
     }
-    const auto numbers = segments_of(path);
-    if (numbers.size() < 4) ::_exit(6);
-    for (std::size_t k = 0; k + 1 < numbers.size(); ++k) {
-      // Sealed: trimmed to its records (one run of pushes may go past journal_clear_bytes).
-      if (fs::file_size(relay::sqlite::segment_path_for(path, numbers[k])) >= kSpareBytes) ::_exit(7);
-    }
+    if (segments_of(path).size() != 1 || fs::file_size(first) != kSpareBytes) ::_exit(6);  // written over zeros
     ::_exit(0);  // the store object is never destroyed
   }
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
   REQUIRE(WIFEXITED(status));
   REQUIRE(WEXITSTATUS(status) == 0);
-  // The crash left the active segment zero-filled past its last record.
-  const auto numbers = segments_of(path);
-  CHECK(fs::file_size(relay::sqlite::segment_path_for(path, numbers.back())) >= kSpareBytes);
+  const std::string crashed = relay::sqlite::segment_path_for(path, segments_of(path).back());
+  CHECK(fs::file_size(crashed) == kSpareBytes);  // zeros after the last record
 
   {
     auto opened = open_sqlite_store(options);
     REQUIRE(opened);
-    Store& store = **opened;
-    Cursor after = 0;
-    for (int pages = 0; pages < 100 && after < kPushes; ++pages) {
-      auto page = store.pull(g, after, 64, kNow).value();
-      REQUIRE_FALSE(page.blobs.empty());
-      for (const auto& blob : page.blobs) {
-        REQUIRE(blob.cursor == after + 1);
-        CHECK(blob.payload == payload_n(static_cast<std::uint32_t>(blob.cursor), 300));
-        after = blob.cursor;
-      }
-    }
-    CHECK(after == kPushes);
-    auto next = push_sync(store, PushRequest{g, blob_n(kPushes + 1), device_n(1), payload_n(1, 10), kNow, kNever});
+    check_all_pulled(**opened, g, kPushes, 300);
+    auto next = push_sync(**opened, PushRequest{g, blob_n(kPushes + 1), device_n(1), payload_n(1, 10), kNow, kNever});
     REQUIRE(next);
     CHECK(next->cursor == kPushes + 1);
-    store.close();
+    (*opened)->close();
   }
-  // A clean close trims the active segment and leaves no spare behind.
+  // A clean close trims the segment it appended to and leaves no spare behind.
   const std::string last = relay::sqlite::segment_path_for(path, segments_of(path).back());
   CHECK(fs::file_size(last) < kSpareBytes);
+  CHECK_FALSE(fs::exists(relay::sqlite::spare_segment_path_for(path)));
+}
+
+TEST_CASE("store with durability full: sealed segments give back their zeros, whether or not a spare was ready "
+          "for the next one",
+          "[store][spare]") {
+  TempDir dir;
+  const std::string path = dir.file("relay.db");
+  const GroupId g = group_n(7);
+  constexpr std::uint32_t kPushes = 300;  // ~320 bytes each: a new segment about every 50 pushes
+  constexpr std::uint64_t kClearBytes = 16 * 1024;
+  constexpr std::uint64_t kSpareBytes = kClearBytes + kClearBytes / 8;
+  auto opened = open_sqlite_store(full_options(path, kClearBytes));
+  REQUIRE(opened);
+  CHECK(fs::file_size(relay::sqlite::segment_path_for(path, segments_of(path).back())) == kSpareBytes);
+  for (std::uint32_t i = 1; i <= kPushes; ++i) {
+    REQUIRE(push_sync(**opened, PushRequest{g, blob_n(i), device_n(1), payload_n(i, 300), kNow, kNever})->cursor ==
+            i);
+  }
+  const auto numbers = segments_of(path);
+  CHECK(numbers.size() >= 4);
+  for (std::size_t k = 0; k + 1 < numbers.size(); ++k) {
+    INFO("segment " << numbers[k]);
+    // Trimmed to its records: one record (432 bytes) past journal_clear_bytes at most.
+    CHECK(fs::file_size(relay::sqlite::segment_path_for(path, numbers[k])) <= kClearBytes + 432);
+  }
+  check_all_pulled(**opened, g, kPushes, 300);
+  (*opened)->close();
+  CHECK(fs::file_size(relay::sqlite::segment_path_for(path, segments_of(path).back())) <= kClearBytes + 432);
   CHECK_FALSE(fs::exists(relay::sqlite::spare_segment_path_for(path)));
 }
 
