@@ -468,8 +468,6 @@ void Hub::handle_push(Peer& peer, std::uint32_t rid, Push push) {
   ttl = std::min<std::uint64_t>(ttl, limits.max_ttl_seconds);
   const std::uint64_t now_ms = wall_clock_ms();
   const auto size = static_cast<std::uint32_t>(push.payload.size());
-  std::optional<Bytes> inline_payload;
-  if (push.payload.size() <= limits.inline_notify_bytes) inline_payload = push.payload;
 
   PushRequest request{
       .group_id = peer.group_id,
@@ -482,12 +480,11 @@ void Hub::handle_push(Peer& peer, std::uint32_t rid, Push push) {
   // The completion runs on the store's writer thread: it only encodes and posts sends, and it
   // touches no Peer (its mutex may be held right now if the store completes synchronously).
   auto done = [this, pusher = peer.connection, session_id = peer.session_id, group = peer.group_id,
-               sender = peer.device_id, blob_id = push.blob_id, rid, size, submitted = Clock::now(),
-               inline_payload = std::move(inline_payload)](Result<PushResult> result) mutable {
+               sender = peer.device_id, blob_id = push.blob_id, rid, size,
+               submitted = Clock::now()](Result<PushResult> result) mutable {
     // Queueing + group commit (+ fsync): what a PUSH waits for before its PUSH_ACK.
     metrics_->push_commit_latency.observe(std::chrono::duration<double>(Clock::now() - submitted).count());
-    on_push_committed(pusher, session_id, group, sender, blob_id, rid, size, std::move(inline_payload),
-                      std::move(result));
+    on_push_committed(pusher, session_id, group, sender, blob_id, rid, size, std::move(result));
   };
   std::shared_lock lock(store_gate_);
   if (store_closed_) {
@@ -499,7 +496,7 @@ void Hub::handle_push(Peer& peer, std::uint32_t rid, Push push) {
 
 void Hub::on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint64_t session_id, const GroupId& group,
                             const DeviceId& sender, const BlobId& blob_id, std::uint32_t rid, std::uint32_t size,
-                            std::optional<Bytes> inline_payload, Result<PushResult> result) {
+                            Result<PushResult> result) {
   if (!result) {
     const Code code = store_error_code(result.error());
     if (code == Code::kInternal) {
@@ -530,8 +527,9 @@ void Hub::on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint
       .sender_id = sender,
       .timestamp = r.timestamp_ms,
       .size = size,
-      .payload = std::move(inline_payload),
   };
+  // Copied only now that someone is there to be sent it (the store shares what it stored).
+  if (r.payload && r.payload->size() <= options_.limits.inline_notify_bytes) notify.payload = *r.payload;
   const bool has_payload = notify.payload.has_value();
   // Counted before any is sent, so whoever sees a NOTIFY also sees it counted in /metrics.
   metrics_->notifies.fetch_add(peers.size(), std::memory_order_relaxed);

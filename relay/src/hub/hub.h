@@ -151,7 +151,7 @@ class Hub {
   void handle_delete(Peer& peer, std::uint32_t request_id, const Delete& request);
   void on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint64_t session_id, const GroupId& group,
                          const DeviceId& sender, const BlobId& blob_id, std::uint32_t request_id, std::uint32_t size,
-                         std::optional<Bytes> inline_payload, Result<PushResult> result);
+                         Result<PushResult> result);
   // The rate limiter's verdict on one frame; false when the frame must not be handled.
   bool admit_frame(Peer& peer, ByteView bytes);
   // Counts one more rate-limited message; true once the session used up rate_limit_strikes.

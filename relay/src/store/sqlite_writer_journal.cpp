@@ -273,9 +273,10 @@ void SqliteWriter::journal_pushes(std::span<WriteOp> ops) {
     group.bytes_used += size;
     if (!group.max_blob_id || *group.max_blob_id < req.blob_id) group.max_blob_id = req.blob_id;
     added_bytes += size;
+    auto payload = std::make_shared<const Bytes>(std::move(req.payload));
     records.push_back(JournalRecord{req.group_id, req.blob_id, req.sender_id, group.max_cursor, req.timestamp_ms,
-                                    req.expires_at_ms, std::make_shared<const Bytes>(std::move(req.payload))});
-    op.result.emplace(PushResult{group.max_cursor, req.timestamp_ms, false});
+                                    req.expires_at_ms, payload});
+    op.result.emplace(PushResult{group.max_cursor, req.timestamp_ms, false, std::move(payload)});
   }
   if (records.empty()) return;
 

@@ -103,6 +103,9 @@ struct PushResult {
   Cursor cursor = 0;
   std::uint64_t timestamp_ms = 0;  // original timestamp when duplicate
   bool duplicate = false;
+  // The payload as stored (null for a duplicate), shared with the store's own copy: the hub puts
+  // it inline in the NOTIFYs without having kept a copy of every push while it was committed.
+  std::shared_ptr<const Bytes> payload;
 };
 
 using PushCompletion = std::function<void(Result<PushResult>)>;
