@@ -227,12 +227,23 @@ TEST_CASE("journal over zeros: only a zero-filled file is taken as one, and a sp
   CHECK_FALSE(opened->has_records());
   CHECK(opened->read_all().value().empty());
 
-  // Anything else without a header is still not taken over.
+  // Anything else without a header is still not taken over: a foreign file, and a segment whose
+  // header alone was zeroed (damage), which may hold acknowledged pushes after it.
   const std::string foreign = dir.file("relay.db-seg-0000000004");
   std::ofstream(foreign) << std::string(4096, 'x');
   auto not_journal = PushJournal::open(foreign, kEpoch, true, 4);
   REQUIRE_FALSE(not_journal);
   CHECK(not_journal.error().message().find("not a push journal") != std::string::npos);
+
+  Bytes damaged = file_bytes(path);  // segment 2, with its record
+  std::fill(damaged.begin(), damaged.begin() + 16, std::uint8_t{0});
+  const std::string zeroed_header = dir.file("relay.db-seg-0000000005");
+  std::ofstream(zeroed_header, std::ios::binary).write(reinterpret_cast<const char*>(damaged.data()),
+                                                        static_cast<std::streamsize>(damaged.size()));
+  auto refused_damaged = PushJournal::open(zeroed_header, kEpoch, true, 5);
+  REQUIRE_FALSE(refused_damaged);
+  CHECK(refused_damaged.error().message().find("not a push journal") != std::string::npos);
+  CHECK(file_bytes(zeroed_header) == damaged);  // left as it was
 }
 
 namespace {

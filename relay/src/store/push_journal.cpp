@@ -203,10 +203,7 @@ Result<PushJournal> PushJournal::open_zero_filled(const std::string& path, std::
   }
   // The header over the first zeros; records follow it over the rest. Synced before any record,
   // as clear() does.
-  journal.buffer_.clear();
-  put_bytes(journal.buffer_, ByteView(kMagic.data(), kMagic.size()));
-  put_u64(journal.buffer_, epoch);
-  if (auto st = write_all(journal.fd_, journal.buffer_.data(), journal.buffer_.size(), 0, path); !st) return st;
+  if (auto st = journal.write_header(); !st) return st;
   if (sync && ::fdatasync(journal.fd_) != 0) return io_error("cannot sync push journal", path, errno);
   journal.size_ = kHeaderBytes;
   return opened;
@@ -235,11 +232,15 @@ Result<PushJournal> PushJournal::open(const std::string& path, std::uint64_t epo
                       std::to_string(get_u64(header.data() + 8)) + ", this database is " + std::to_string(epoch) +
                       "); restore the database it belongs to, or move it away to discard those pushes");
   }
-  // A zero header is a spare segment renamed into place by a run that stopped before writing its
-  // header (segment_spare.h): it holds nothing.
-  const bool zero_header = journal.size_ >= kHeaderBytes && !has_header && all_zero(header.data(), header.size());
-  if (!has_header && journal.size_ > 0 && !zero_header) {
-    return Status(Code::kStorageError, "'" + path + "' is not a push journal; move it away");
+  if (!has_header && journal.size_ > 0) {
+    // A spare segment renamed into place by a run that stopped before writing its header
+    // (segment_spare.h) is zeros throughout: it holds nothing and is taken over. Anything else,
+    // a damaged header included, may hold acknowledged pushes and is refused.
+    auto file = journal.read_bytes(journal.file_bytes_);
+    if (!file) return file.error();
+    if (file->size() != journal.file_bytes_ || !all_zero(file->data(), file->size())) {
+      return Status(Code::kStorageError, "'" + path + "' is not a push journal; move it away");
+    }
   }
   if (auto st = journal.clear(); !st) return st;
   return opened;
