@@ -447,6 +447,28 @@ TEST_CASE("process: a session that stops answering pings is closed after idle_ti
   CHECK(ended);
 }
 
+TEST_CASE("process: a relay stalled past idle_timeout_ms pings a silent session before it closes it",
+          "[process][limits]") {
+  LimitedRelay relay(Settings{{"idle_timeout_ms", "1000"}});
+  Member m(new_group());
+  auto client = join(relay, m);
+  // No check runs while the relay is stopped: the first one after it finds the session silent for
+  // longer than the timeout, without a ping sent yet.
+  REQUIRE(::kill(relay.pid(), SIGSTOP) == 0);
+  std::this_thread::sleep_for(milliseconds(1500));
+  REQUIRE(::kill(relay.pid(), SIGCONT) == 0);
+  bool ended = false;
+  int pings = 0;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
+  while (!ended && std::chrono::steady_clock::now() < deadline) {
+    const WsEvent event = client->socket().next(milliseconds(500), /*answer_pings=*/false);
+    if (event.kind == WsEvent::Kind::kPing) ++pings;
+    ended = event.kind == WsEvent::Kind::kEnd || event.kind == WsEvent::Kind::kClose;
+  }
+  CHECK(pings >= 1);  // asked before it was cut
+  CHECK(ended);       // and cut, since it never answered
+}
+
 TEST_CASE("process: a reader that never reads cannot grow the relay's memory", "[process][limits][slow]") {
   // ASan keeps freed memory in a quarantine (256 MB by default), which would read as growth: cap it
   // for this child so VmRSS reflects live memory. No effect on a build without ASan.

@@ -556,15 +556,21 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     if (phase_ != Phase::kWebSocket) return;
     const std::int64_t now = steady_ms();
     const std::int64_t idle_timeout = context_.options.websocket_idle_timeout.count();
-    const std::int64_t idle = now - last_read_ms_.load(std::memory_order_relaxed);
+    const std::int64_t last_read = last_read_ms_.load(std::memory_order_relaxed);
+    const std::int64_t idle = now - last_read;
+    const bool pinged = pinged_for_read_ms_ == last_read;
+    // Silent past the timeout, and a ping has gone unanswered for half of it. A check that comes
+    // late (a stalled process, a busy loop) must not cut a peer that was never pinged: it pings.
+    const bool silent_too_long = idle >= idle_timeout && pinged && now - ping_queued_ms_ >= idle_timeout / 2;
     const bool close_overdue =
         close_sent_.load(std::memory_order_relaxed) && now - close_sent_ms_ >= context_.options.websocket_handshake_timeout.count();
-    if (idle >= idle_timeout || close_overdue) {
+    if (silent_too_long || close_overdue) {
       spdlog::debug("idle websocket closed remote={} idle_timeout_ms={}", remote_, idle_timeout);
       return cut_socket();
     }
-    if (idle >= idle_timeout / 2 && pinged_for_read_ms_ != last_read_ms_.load(std::memory_order_relaxed)) {
-      pinged_for_read_ms_ = last_read_ms_.load(std::memory_order_relaxed);
+    if (idle >= idle_timeout / 2 && !pinged) {
+      pinged_for_read_ms_ = last_read;
+      ping_queued_ms_ = now;
       ping_due_ = true;
       start_writer();
     }
@@ -747,7 +753,8 @@ class WsSession final : public Connection, public NetConnection, public std::ena
   Phase phase_ = Phase::kHttp;
   bool hub_open_ = false;
   std::size_t frame_missing_ = 0;  // payload bytes of the frame at the front of in_ not read yet
-  std::int64_t pinged_for_read_ms_ = -1;
+  std::int64_t pinged_for_read_ms_ = -1;  // last_read_ms_ when the last ping was queued
+  std::int64_t ping_queued_ms_ = 0;
   std::int64_t close_sent_ms_ = 0;
   // A list, not a deque: an empty libstdc++ deque still holds its map and a 512-byte node, and
   // most sessions are idle with nothing queued (W4 in docs/benchmarks.md).
