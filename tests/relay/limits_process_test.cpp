@@ -431,18 +431,32 @@ TEST_CASE("process: with drop_acked, cleanup removes blobs every device acknowle
   CHECK(left == std::vector<Cursor>{3});
 }
 
+namespace {
+
+struct Silence {
+  int pings = 0;       // the relay's pings, none answered
+  bool ended = false;  // the relay closed or cut the connection
+};
+
+// Sends nothing and answers no ping, for at most 20 s or until the relay ends the connection.
+Silence stay_silent_until_closed(ProtocolClient& client) {
+  Silence silence;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
+  while (!silence.ended && std::chrono::steady_clock::now() < deadline) {
+    const WsEvent event = client.socket().next(milliseconds(500), /*answer_pings=*/false);
+    if (event.kind == WsEvent::Kind::kPing) ++silence.pings;
+    silence.ended = event.kind == WsEvent::Kind::kEnd || event.kind == WsEvent::Kind::kClose;
+  }
+  return silence;
+}
+
+}  // namespace
+
 TEST_CASE("process: a session that stops answering pings is closed after idle_timeout_ms", "[process][limits]") {
   LimitedRelay relay(Settings{{"idle_timeout_ms", "1000"}});
   Member m(new_group());
   auto client = join(relay, m);
-  bool ended = false;
-  int pings = 0;
-  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
-  while (!ended && std::chrono::steady_clock::now() < deadline) {
-    const WsEvent event = client->socket().next(milliseconds(500), /*answer_pings=*/false);
-    if (event.kind == WsEvent::Kind::kPing) ++pings;
-    ended = event.kind == WsEvent::Kind::kEnd || event.kind == WsEvent::Kind::kClose;
-  }
+  const auto [pings, ended] = stay_silent_until_closed(*client);
   CHECK(pings >= 1);
   CHECK(ended);
 }
@@ -457,14 +471,7 @@ TEST_CASE("process: a relay stalled past idle_timeout_ms pings a silent session 
   REQUIRE(::kill(relay.pid(), SIGSTOP) == 0);
   std::this_thread::sleep_for(milliseconds(1500));
   REQUIRE(::kill(relay.pid(), SIGCONT) == 0);
-  bool ended = false;
-  int pings = 0;
-  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
-  while (!ended && std::chrono::steady_clock::now() < deadline) {
-    const WsEvent event = client->socket().next(milliseconds(500), /*answer_pings=*/false);
-    if (event.kind == WsEvent::Kind::kPing) ++pings;
-    ended = event.kind == WsEvent::Kind::kEnd || event.kind == WsEvent::Kind::kClose;
-  }
+  const auto [pings, ended] = stay_silent_until_closed(*client);
   CHECK(pings >= 1);  // asked before it was cut
   CHECK(ended);       // and cut, since it never answered
 }

@@ -32,11 +32,6 @@ namespace fs = std::filesystem;
 
 constexpr std::uint64_t kEpoch = 0x0fed'cba9'8765'4321;
 
-JournalRecord record_n(const GroupId& group, std::uint32_t n, Cursor cursor) {
-  return JournalRecord{group, blob_n(n), device_n(1), cursor, kNow + n, kNever,
-                       std::make_shared<const Bytes>(payload_n(n, 100 + n))};
-}
-
 Bytes file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -52,12 +47,11 @@ void write_zeros(const std::string& path, std::size_t size) {
   out.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
 }
 
-std::vector<JournalRecord> read_all(const std::string& path, std::uint64_t segment) {
-  auto journal = PushJournal::open(path, kEpoch, true, segment);
-  if (!journal) FAIL("open: " << journal.error().message());
-  auto records = journal->read_all();
-  if (!records) FAIL("read_all: " << records.error().message());
-  return std::move(*records);
+// A file of `size` zeros named as segment `number` in `dir`, as a spare renamed into place is.
+std::string zero_filled_segment(const TempDir& dir, std::uint64_t number, std::size_t size) {
+  const std::string path = relay::sqlite::segment_path_for(dir.file("relay.db"), number);
+  write_zeros(path, size);
+  return path;
 }
 
 std::vector<std::uint64_t> segments_of(const std::string& db) { return relay::sqlite::list_segments(db).value(); }
@@ -102,9 +96,8 @@ TEST_CASE("journal over zeros: records go over the zeros without growing the fil
           "gives the rest back",
           "[store][spare][journal]") {
   TempDir dir;
-  const std::string path = dir.file("relay.db-seg-0000000007");
   constexpr std::size_t kFileBytes = 64 * 1024;
-  write_zeros(path, kFileBytes);
+  const std::string path = zero_filled_segment(dir, 7, kFileBytes);
   const GroupId g = group_n(3);
   std::vector<JournalRecord> written;
   std::uint64_t records_end = 0;
@@ -114,7 +107,7 @@ TEST_CASE("journal over zeros: records go over the zeros without growing the fil
     CHECK_FALSE(journal->has_records());
     for (std::uint32_t run = 0; run < 10; ++run) {
       std::vector<JournalRecord> records;
-      for (std::uint32_t i = 1; i <= 5; ++i) records.push_back(record_n(g, run * 5 + i, run * 5 + i));
+      for (std::uint32_t i = 1; i <= 5; ++i) records.push_back(journal_record_n(g, run * 5 + i, run * 5 + i));
       REQUIRE(journal->append(records).is_ok());
       written.insert(written.end(), records.begin(), records.end());
       CHECK(fs::file_size(path) == kFileBytes);
@@ -123,7 +116,7 @@ TEST_CASE("journal over zeros: records go over the zeros without growing the fil
     CHECK(records_end < kFileBytes);
   }  // closed as a crash would leave it: zeros after the records
   // The records as a replay finds them: the zeros after them are the end.
-  const auto read = read_all(path, 7);
+  const auto read = read_journal(path, kEpoch);
   REQUIRE(read.size() == written.size());
   for (std::size_t i = 0; i < read.size(); ++i) {
     INFO("record " << i);
@@ -143,30 +136,28 @@ TEST_CASE("journal over zeros: records go over the zeros without growing the fil
     REQUIRE(journal->append(big).is_ok());
     CHECK(fs::file_size(path) == journal->size_bytes());
   }
-  const auto grown = read_all(path, 7);
+  const auto grown = read_journal(path, kEpoch);
   REQUIRE(grown.size() == written.size() + 1);
   CHECK(*grown.back().payload == payload_n(99, kFileBytes));
 
-  const std::string other = dir.file("relay.db-seg-0000000008");
-  write_zeros(other, kFileBytes);
+  const std::string other = zero_filled_segment(dir, 8, kFileBytes);
   {
     auto journal = PushJournal::open_zero_filled(other, kEpoch, true, 8);
     REQUIRE(journal);
-    std::vector<JournalRecord> one{record_n(g, 1, 1)};
+    std::vector<JournalRecord> one{journal_record_n(g, 1, 1)};
     REQUIRE(journal->append(one).is_ok());
     REQUIRE(journal->trim().is_ok());
     CHECK(fs::file_size(other) == journal->size_bytes());
   }
-  CHECK(read_all(other, 8).size() == 1);
+  CHECK(read_journal(other, kEpoch).size() == 1);
 }
 
 TEST_CASE("journal over zeros: an append that fails past the zeros is cut back with them, and the next one follows "
           "the last good record",
           "[store][spare][journal]") {
   TempDir dir;
-  const std::string path = dir.file("relay.db-seg-0000000005");
   constexpr std::size_t kFileBytes = 8 * 1024;
-  write_zeros(path, kFileBytes);
+  const std::string path = zero_filled_segment(dir, 5, kFileBytes);
   const GroupId g = group_n(2);
   // In a child: RLIMIT_FSIZE stops the write where it would grow the file (EFBIG), the way a full
   // disk would, without touching this test process's limits.
@@ -176,7 +167,7 @@ TEST_CASE("journal over zeros: an append that fails past the zeros is cut back w
     ::signal(SIGXFSZ, SIG_IGN);
     auto journal = PushJournal::open_zero_filled(path, kEpoch, true, 5);
     if (!journal) ::_exit(10);
-    std::vector<JournalRecord> first{record_n(g, 1, 1), record_n(g, 2, 2)};
+    std::vector<JournalRecord> first{journal_record_n(g, 1, 1), journal_record_n(g, 2, 2)};
     if (!journal->append(first).is_ok()) ::_exit(11);
     const std::uint64_t end = journal->size_bytes();
     rlimit limit{};
@@ -189,7 +180,7 @@ TEST_CASE("journal over zeros: an append that fails past the zeros is cut back w
     if (journal->append(too_big).is_ok()) ::_exit(13);
     if (journal->size_bytes() != end || fs::file_size(path) != end) ::_exit(14);  // cut back, zeros and all
     if (::setrlimit(RLIMIT_FSIZE, &saved) != 0) ::_exit(15);
-    std::vector<JournalRecord> next{record_n(g, 3, 3)};
+    std::vector<JournalRecord> next{journal_record_n(g, 3, 3)};
     if (!journal->append(next).is_ok()) ::_exit(16);
     ::_exit(0);
   }
@@ -197,10 +188,10 @@ TEST_CASE("journal over zeros: an append that fails past the zeros is cut back w
   REQUIRE(::waitpid(child, &status, 0) == child);
   REQUIRE(WIFEXITED(status));
   REQUIRE(WEXITSTATUS(status) == 0);
-  const auto read = read_all(path, 5);
+  const auto read = read_journal(path, kEpoch);
   REQUIRE(read.size() == 3);
   CHECK(read[2].cursor == 3);
-  CHECK(*read[2].payload == payload_n(3, 103));
+  CHECK(*read[2].payload == *journal_record_n(g, 3, 3).payload);
 }
 
 TEST_CASE("journal over zeros: only a zero-filled file is taken as one, and a spare renamed just before a crash "
@@ -209,7 +200,7 @@ TEST_CASE("journal over zeros: only a zero-filled file is taken as one, and a sp
   TempDir dir;
   const std::string path = dir.file("relay.db-seg-0000000002");
   {
-    std::vector<JournalRecord> records{record_n(group_n(1), 1, 1)};
+    std::vector<JournalRecord> records{journal_record_n(group_n(1), 1, 1)};
     auto journal = PushJournal::open(path, kEpoch, true, 2);
     REQUIRE(journal);
     REQUIRE(journal->append(records).is_ok());
@@ -217,11 +208,10 @@ TEST_CASE("journal over zeros: only a zero-filled file is taken as one, and a sp
   auto refused = PushJournal::open_zero_filled(path, kEpoch, true, 2);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message().find("not a zero-filled spare") != std::string::npos);
-  CHECK(read_all(path, 2).size() == 1);  // untouched
+  CHECK(read_journal(path, kEpoch).size() == 1);  // untouched
 
   // The run renamed a spare to this name and stopped before its header was written.
-  const std::string renamed = dir.file("relay.db-seg-0000000003");
-  write_zeros(renamed, 4096);
+  const std::string renamed = zero_filled_segment(dir, 3, 4096);
   auto opened = PushJournal::open(renamed, kEpoch, true, 3);
   REQUIRE(opened);
   CHECK_FALSE(opened->has_records());

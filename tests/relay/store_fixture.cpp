@@ -52,6 +52,20 @@ Bytes payload_n(std::uint32_t n, std::size_t size) {
   return p;
 }
 
+sqlite::JournalRecord journal_record_n(const GroupId& group, std::uint32_t n, Cursor cursor, std::uint64_t expires) {
+  return sqlite::JournalRecord{group,     blob_n(n), device_n(static_cast<std::uint8_t>(n % 5)),
+                               cursor,    kNow + n,  expires,
+                               std::make_shared<const Bytes>(payload_n(n, 40 + n % 300))};
+}
+
+std::vector<sqlite::JournalRecord> read_journal(const std::string& path, std::uint64_t epoch) {
+  auto journal = sqlite::PushJournal::open(path, epoch, true);
+  if (!journal) FAIL("open: " << journal.error().message());
+  auto records = journal->read_all();
+  if (!records) FAIL("read_all: " << records.error().message());
+  return std::move(*records);
+}
+
 std::unique_ptr<Store> open_test_store(const TempDir& dir, StoreOptions options) {
   options.path = dir.file("relay.db");
   options.durability = Durability::kNormal;

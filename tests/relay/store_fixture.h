@@ -1,6 +1,7 @@
-// Shared helpers for tests that use the relay store (store_test, store_retention_test, and the hub
-// tests through hub_fixture.h): a temporary directory, sample ids and payloads, a store opened in
-// it, a synchronous push, and raw SQL access to the database file.
+// Shared helpers for tests that use the relay store (store_test, store_retention_test, the journal
+// and spare tests, and the hub tests through hub_fixture.h): a temporary directory, sample ids and
+// payloads, push journal records, a store opened in it, a synchronous push, and raw SQL access to
+// the database file.
 // Thread-safety: one test thread (push_sync's completion runs on the store's writer thread).
 #pragma once
 
@@ -13,6 +14,9 @@
 #include <memory>
 #include <string>
 
+#include <vector>
+
+#include "store/push_journal.h"
 #include "store/store.h"
 
 namespace blindsync::relay::test {
@@ -42,6 +46,12 @@ DeviceId device_n(std::uint8_t n);
 BlobId blob_n(std::uint32_t n);  // n big-endian in the last four bytes
 // `size` bytes that depend on n and on their position (to catch mixed-up or truncated payloads).
 Bytes payload_n(std::uint32_t n, std::size_t size = 24);
+
+// Journal record n of `group` at `cursor`, with payload_n(n, 40 + n % 300).
+sqlite::JournalRecord journal_record_n(const GroupId& group, std::uint32_t n, Cursor cursor,
+                                       std::uint64_t expires = kNever);
+// Every intact record of the journal file at `path` (FAILs if it does not open).
+std::vector<sqlite::JournalRecord> read_journal(const std::string& path, std::uint64_t epoch);
 
 // A SQLite store at dir/relay.db with normal durability (tests need no power-loss durability).
 std::unique_ptr<Store> open_test_store(const TempDir& dir, StoreOptions options = {});

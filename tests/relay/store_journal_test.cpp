@@ -34,11 +34,6 @@ namespace fs = std::filesystem;
 
 constexpr std::uint64_t kEpoch = 0x1234'5678'9abc'def0;
 
-JournalRecord record_n(const GroupId& group, std::uint32_t n, Cursor cursor, std::uint64_t expires = kNever) {
-  return JournalRecord{group, blob_n(n), device_n(static_cast<std::uint8_t>(n % 5)), cursor, kNow + n, expires,
-                       std::make_shared<const Bytes>(payload_n(n, 40 + n % 300))};
-}
-
 void check_same(const std::vector<JournalRecord>& got, const std::vector<JournalRecord>& want) {
   REQUIRE(got.size() == want.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
@@ -51,14 +46,6 @@ void check_same(const std::vector<JournalRecord>& got, const std::vector<Journal
     CHECK(got[i].expires_at_ms == want[i].expires_at_ms);
     CHECK(*got[i].payload == *want[i].payload);
   }
-}
-
-std::vector<JournalRecord> read_journal(const std::string& path, std::uint64_t epoch = kEpoch) {
-  auto journal = PushJournal::open(path, epoch, true);
-  if (!journal) FAIL("open: " << journal.error().message());
-  auto records = journal->read_all();
-  if (!records) FAIL("read_all: " << records.error().message());
-  return std::move(*records);
 }
 
 // Appends records to the journal file at `path`: segment `segment`, or 0 for the earlier format's.
@@ -133,7 +120,7 @@ TEST_CASE("journal: records read back exactly as appended, across appends and re
     REQUIRE(journal);
     for (std::uint32_t batch = 0; batch < 3; ++batch) {
       std::vector<JournalRecord> records;
-      for (std::uint32_t i = 0; i < 7; ++i) records.push_back(record_n(group_n(batch), batch * 100 + i, i + 1));
+      for (std::uint32_t i = 0; i < 7; ++i) records.push_back(journal_record_n(group_n(batch), batch * 100 + i, i + 1));
       REQUIRE(journal->append(records).is_ok());
       written.insert(written.end(), records.begin(), records.end());
     }
@@ -142,14 +129,14 @@ TEST_CASE("journal: records read back exactly as appended, across appends and re
   struct stat info {};
   REQUIRE(::stat(path.c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0600);
-  check_same(read_journal(path), written);
+  check_same(read_journal(path, kEpoch), written);
 }
 
 TEST_CASE("journal: a torn or damaged tail is cut off, everything before it is kept", "[store][journal]") {
   TempDir dir;
   const std::string path = dir.file("relay.db-pushlog");
   std::vector<JournalRecord> written;
-  for (std::uint32_t i = 0; i < 5; ++i) written.push_back(record_n(group_n(1), i, i + 1));
+  for (std::uint32_t i = 0; i < 5; ++i) written.push_back(journal_record_n(group_n(1), i, i + 1));
   {
     auto journal = PushJournal::open(path, kEpoch, true);
     REQUIRE(journal);
@@ -159,11 +146,11 @@ TEST_CASE("journal: a torn or damaged tail is cut off, everything before it is k
 
   SECTION("the last record is short") {
     fs::resize_file(path, full_size - 3);
-    check_same(read_journal(path), {written.begin(), written.end() - 1});
+    check_same(read_journal(path, kEpoch), {written.begin(), written.end() - 1});
   }
   SECTION("garbage follows the last record") {
     std::ofstream(path, std::ios::binary | std::ios::app) << std::string(100, '\x7f');
-    check_same(read_journal(path), written);
+    check_same(read_journal(path, kEpoch), written);
   }
   SECTION("a byte of the third record's payload flipped") {
     // 16-byte header, then each record: 12-byte header + 104-byte fixed body + payload.
@@ -178,7 +165,7 @@ TEST_CASE("journal: a torn or damaged tail is cut off, everything before it is k
     file.seekp(static_cast<std::streamoff>(offset));
     file.write(&byte, 1);
     file.close();
-    check_same(read_journal(path), {written.begin(), written.begin() + 2});
+    check_same(read_journal(path, kEpoch), {written.begin(), written.begin() + 2});
   }
 }
 
@@ -195,7 +182,7 @@ TEST_CASE("journal: records of another database refuse the open, an empty journa
   {
     auto journal = PushJournal::open(path, kEpoch + 1, true);
     REQUIRE(journal);
-    std::vector<JournalRecord> records{record_n(group_n(1), 1, 1)};
+    std::vector<JournalRecord> records{journal_record_n(group_n(1), 1, 1)};
     REQUIRE(journal->append(records).is_ok());
   }
   auto foreign = PushJournal::open(path, kEpoch, true);
@@ -560,15 +547,15 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
   SECTION("records in segments past replay_from are replayed, pointing into their segments") {
     const std::uint64_t first = replay_from(path);
     append_records(relay::sqlite::segment_path_for(path, first), epoch,
-                   {record_n(g, 2, 2), record_n(g, 4, 4), record_n(g, 5, 5)}, first);
-    append_records(relay::sqlite::segment_path_for(path, first + 1), epoch, {record_n(g, 6, 6)}, first + 1);
+                   {journal_record_n(g, 2, 2), journal_record_n(g, 4, 4), journal_record_n(g, 5, 5)}, first);
+    append_records(relay::sqlite::segment_path_for(path, first + 1), epoch, {journal_record_n(g, 6, 6)}, first + 1);
     {
       auto store = open_sqlite_store(options_at(path)).value();
       CHECK(pulled_cursors(*store, g) == one_to(6));
       auto page = store->pull(g, 4, 2, kNow).value();
       REQUIRE(page.blobs.size() == 2);
-      CHECK(page.blobs[0].payload == *record_n(g, 5, 5).payload);
-      CHECK(page.blobs[1].payload == *record_n(g, 6, 6).payload);
+      CHECK(page.blobs[0].payload == *journal_record_n(g, 5, 5).payload);
+      CHECK(page.blobs[1].payload == *journal_record_n(g, 6, 6).payload);
       CHECK(store->stats().value().blobs == 6);
     }
     RawDb raw(path);
@@ -580,15 +567,15 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
   SECTION("a replayed segment no row points into (its records expired) is deleted at the start") {
     const std::uint64_t first = replay_from(path);
     const std::string expired_only = relay::sqlite::segment_path_for(path, first);
-    append_records(expired_only, epoch, {record_n(g, 4, 4, /*expires=*/1)}, first);
+    append_records(expired_only, epoch, {journal_record_n(g, 4, 4, /*expires=*/1)}, first);
     auto store = open_sqlite_store(options_at(path)).value();
     CHECK_FALSE(fs::exists(expired_only));
     CHECK(push_sync(*store, PushRequest{g, blob_n(77), device_n(1), payload_n(77), kNow, kNever})->cursor == 5);
   }
   SECTION("a hole between segments refuses the start and keeps them") {
     const std::uint64_t first = replay_from(path);
-    append_records(relay::sqlite::segment_path_for(path, first), epoch, {record_n(g, 4, 4)}, first);
-    append_records(relay::sqlite::segment_path_for(path, first + 1), epoch, {record_n(g, 6, 6)}, first + 1);
+    append_records(relay::sqlite::segment_path_for(path, first), epoch, {journal_record_n(g, 4, 4)}, first);
+    append_records(relay::sqlite::segment_path_for(path, first + 1), epoch, {journal_record_n(g, 6, 6)}, first + 1);
     auto refused = open_sqlite_store(options_at(path));
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().message().find("skips from cursor 4 to 6") != std::string::npos);
@@ -596,7 +583,7 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
   }
   SECTION("the earlier format's file: records SQLite has are skipped (a crash between apply and emptying it)") {
     std::vector<JournalRecord> records;
-    for (std::uint32_t i = 1; i <= 5; ++i) records.push_back(record_n(g, i, i));
+    for (std::uint32_t i = 1; i <= 5; ++i) records.push_back(journal_record_n(g, i, i));
     records[3].expires_at_ms = 1;  // cursor 4 expired long ago
     append_records(journal_path, epoch, std::move(records));
     auto store = open_sqlite_store(options_at(path)).value();
@@ -607,9 +594,9 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
   }
   SECTION("the earlier format's two files: a group's records split between them are replayed in cursor order, whichever file is older") {
     const GroupId h = group_n(2);
-    append_records(journal_path, epoch, {record_n(g, 7, 7), record_n(h, 3, 3), record_n(g, 8, 8)});
+    append_records(journal_path, epoch, {journal_record_n(g, 7, 7), journal_record_n(h, 3, 3), journal_record_n(g, 8, 8)});
     append_records(path + "-pushlog2", epoch,
-                   {record_n(h, 1, 1), record_n(g, 4, 4), record_n(g, 5, 5), record_n(h, 2, 2), record_n(g, 6, 6)});
+                   {journal_record_n(h, 1, 1), journal_record_n(g, 4, 4), journal_record_n(g, 5, 5), journal_record_n(h, 2, 2), journal_record_n(g, 6, 6)});
     auto store = open_sqlite_store(options_at(path)).value();
     CHECK(pulled_cursors(*store, g) == one_to(8));
     CHECK(pulled_cursors(*store, group_n(2)) == one_to(3));
@@ -619,15 +606,15 @@ TEST_CASE("store: a replay skips what SQLite already has, drops expired blobs bu
     CHECK_FALSE(fs::exists(path + "-pushlog2"));
   }
   SECTION("a hole between the earlier format's two files refuses the start") {
-    append_records(journal_path, epoch, {record_n(g, 6, 6)});
-    append_records(path + "-pushlog2", epoch, {record_n(g, 4, 4)});
+    append_records(journal_path, epoch, {journal_record_n(g, 6, 6)});
+    append_records(path + "-pushlog2", epoch, {journal_record_n(g, 4, 4)});
     auto refused = open_sqlite_store(options_at(path));
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().message().find("skips from cursor 4 to 6") != std::string::npos);
     CHECK(read_journal(path + "-pushlog2", epoch).size() == 1);
   }
   SECTION("a record past a hole in the earlier format's file refuses the start and keeps the file") {
-    append_records(journal_path, epoch, {record_n(g, 9, 9)});
+    append_records(journal_path, epoch, {journal_record_n(g, 9, 9)});
     auto refused = open_sqlite_store(options_at(path));
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().message().find("skips from cursor 3 to 9") != std::string::npos);

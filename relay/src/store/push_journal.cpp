@@ -85,6 +85,13 @@ Status write_all(int fd, const std::uint8_t* data, std::size_t size, std::uint64
   return Status::ok();
 }
 
+using Header = std::array<std::uint8_t, kHeaderBytes>;
+
+// The file's first kHeaderBytes, if it has that many and they can be read.
+bool read_header(int fd, std::uint64_t file_size, Header& header) {
+  return file_size >= kHeaderBytes && ::pread(fd, header.data(), header.size(), 0) == static_cast<ssize_t>(kHeaderBytes);
+}
+
 bool all_zero(const std::uint8_t* p, std::size_t size) {
   return std::all_of(p, p + size, [](std::uint8_t b) { return b == 0; });
 }
@@ -195,10 +202,8 @@ Result<PushJournal> PushJournal::open_zero_filled(const std::string& path, std::
   auto opened = open_locked(path, epoch, sync, segment);
   if (!opened) return opened;
   PushJournal& journal = *opened;
-  std::array<std::uint8_t, kHeaderBytes> header{};
-  if (journal.size_ < kHeaderBytes ||
-      ::pread(journal.fd_, header.data(), header.size(), 0) != static_cast<ssize_t>(kHeaderBytes) ||
-      !all_zero(header.data(), header.size())) {
+  Header header{};
+  if (!read_header(journal.fd_, journal.size_, header) || !all_zero(header.data(), header.size())) {
     return Status(Code::kInternal, "'" + path + "' is not a zero-filled spare segment");
   }
   // The header over the first zeros; records follow it over the rest. Synced before any record,
@@ -214,10 +219,9 @@ Result<PushJournal> PushJournal::open(const std::string& path, std::uint64_t epo
   auto opened = open_locked(path, epoch, sync, segment);
   if (!opened) return opened;
   PushJournal& journal = *opened;
-  std::array<std::uint8_t, kHeaderBytes> header{};
+  Header header{};
   const bool has_header =
-      journal.size_ >= kHeaderBytes && ::pread(journal.fd_, header.data(), header.size(), 0) == kHeaderBytes &&
-      std::equal(kMagic.begin(), kMagic.end(), header.begin());
+      read_header(journal.fd_, journal.size_, header) && std::equal(kMagic.begin(), kMagic.end(), header.begin());
   if (has_header && get_u64(header.data() + 8) == epoch) {
     // Appends go after the last intact record: not after zeros (a zero-filled segment a crash left)
     // nor after a torn record, which a replay would never read past.
