@@ -107,6 +107,10 @@ std::string human_summary(const nlohmann::json& line) {
     body = get(line, "opened") + " idle sessions; relay " + get(line, "per_session_kib") + " KiB per session";
   } else if (id == "w5") {
     body = get(line, "push_per_s") + " client pushes/s, " + latency(line, "latency_ms");
+    if (line.contains("async") && line["async"].is_object()) {
+      const auto& async = line["async"];
+      body += "; async client " + get(async, "acked_per_s") + " acked/s, push() " + latency(async, "push_call_ms");
+    }
     if (line.contains("crypto")) {
       for (const auto& row : line["crypto"]) {
         body += "; " + get(row, "bytes") + " B seal +" + get(row, "seal_overhead_pct") + "% open +" +

@@ -120,6 +120,19 @@ void check_workload(Checker& c, const json& line, const std::string& id) {
     c.positive(line, where, "pushes");
     c.positive(line, where, "push_per_s");
     c.latency(line, where, "latency_ms");
+    if (const json* async = c.field(line, where, "async")) {
+      if (!async->is_object()) {
+        c.fail(where, "async must be an object");
+      } else {
+        const std::string async_where = where + ".async";
+        c.positive(*async, async_where, "pushes");
+        c.equal_fields(*async, async_where, "acked", "pushes");
+        c.positive(*async, async_where, "push_calls_per_s");
+        c.positive(*async, async_where, "acked_per_s");
+        c.latency(*async, async_where, "push_call_ms");
+        c.latency(*async, async_where, "ack_ms");
+      }
+    }
     const json* rows = c.field(line, where, "crypto");
     if (rows && (!rows->is_array() || rows->size() != 2)) {
       c.fail(where, "crypto must list the 1 KiB and 1 MiB rows");
