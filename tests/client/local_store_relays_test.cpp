@@ -77,6 +77,35 @@ TEST_CASE("an outbox entry leaves the outbox once every relay of its group acked
   CHECK(store->outbox_ack(group, id_with<BlobId>(2), kR1)->first);
 }
 
+TEST_CASE("an outbox ack commits without an fsync and leaves every other commit synced", "[local_store]") {
+  TempDir tmp;
+  auto store = open_store(tmp.sub("home"));
+  const GroupId group = id_with<GroupId>(1);
+  REQUIRE(store->insert_group(GroupRecord{group, "g", kR1, id_with<RelayId>(1)}, secret_with(3),
+                              {GroupRelay{kR2, id_with<RelayId>(2)}}));
+  REQUIRE(store->commits_synced());
+  REQUIRE(store->outbox_add(entry(group, 1)));
+  // Every path out of outbox_ack: a recorded ack, the one that removes the entry, and an ack of
+  // an entry no longer queued (which returns from inside its transaction).
+  REQUIRE(store->outbox_ack(group, id_with<BlobId>(1), kR2)->first);
+  CHECK(store->commits_synced());
+  REQUIRE(store->outbox_ack(group, id_with<BlobId>(1), kR1)->removed);
+  CHECK(store->commits_synced());
+  REQUIRE_FALSE(store->outbox_ack(group, id_with<BlobId>(1), kR1)->queued);
+  CHECK(store->commits_synced());
+
+  // The unsynced ack still survives the connection: it is committed, only not fsynced yet.
+  REQUIRE(store->outbox_add(entry(group, 2)));
+  REQUIRE(store->outbox_ack(group, id_with<BlobId>(2), kR2)->first);
+  store.reset();
+  auto reopened = open_store(tmp.sub("home"));
+  auto for_r2 = reopened->outbox_list_for_relay(group, kR2);
+  REQUIRE(for_r2.has_value());
+  CHECK(for_r2->empty());
+  CHECK(reopened->outbox_list_for_relay(group, kR1)->size() == 1);
+  CHECK(reopened->commits_synced());
+}
+
 TEST_CASE("commit_delivery moves several relay cursors forward and records seen blobs at once",
           "[local_store]") {
   TempDir tmp;

@@ -113,6 +113,29 @@ class Transaction {
   bool active_ = false;
 };
 
+// For a write whose loss in a power cut costs a repeat, never data: its commit is not fsynced.
+// In WAL mode a commit with synchronous=NORMAL is still atomic and survives a crash of the
+// process; only a power cut before the next synced commit (which syncs the whole WAL, this one
+// included) can undo it. Declared before the Transaction, so that it outlives it: the setting
+// may only change outside a transaction.
+class UnsyncedCommit {
+ public:
+  explicit UnsyncedCommit(sqlite3* db) : db_(db) {
+    sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+  }
+  ~UnsyncedCommit() {
+    // Every other write must be synced again: were a transaction somehow still open (the setting
+    // cannot change inside one), it is rolled back first.
+    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+  }
+  UnsyncedCommit(const UnsyncedCommit&) = delete;
+  UnsyncedCommit& operator=(const UnsyncedCommit&) = delete;
+
+ private:
+  sqlite3* db_;
+};
+
 template <typename Id>
 Result<Id> id_column(const Statement& stmt, int index) {
   auto id = Id::from_bytes(stmt.column_blob(index));
@@ -612,7 +635,15 @@ Result<std::vector<OutboxEntry>> LocalStore::outbox_list_for_relay(const GroupId
   return read_outbox_rows(db_, stmt);
 }
 
+bool LocalStore::commits_synced() {
+  Statement stmt(db_, "PRAGMA synchronous");
+  return stmt.ok() && stmt.step() == SQLITE_ROW && stmt.column_int(0) == 2;  // 2: FULL
+}
+
 Result<OutboxAckResult> LocalStore::outbox_ack(const GroupId& group, const BlobId& blob, const std::string& relay_url) {
+  // Lost with a power cut, an ack only means the blob is sent again with the same blob_id, and
+  // the relay answers the repeat with the cursor it stored: not worth an fsync per acked blob.
+  UnsyncedCommit unsynced(db_);
   Transaction tx(db_);
   if (!tx.active()) return sqlite_error(db_, "starting outbox ack transaction");
   OutboxAckResult result;

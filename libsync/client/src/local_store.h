@@ -178,6 +178,10 @@ class LocalStore {
   Result<std::uint64_t> outbox_count();
   Result<std::uint64_t> outbox_count(const GroupId& group);
 
+  // Whether the next commit is fsynced (synchronous=FULL), as every durable write needs. Only
+  // outbox_ack commits without, and puts it back (its loss in a power cut costs a re-send).
+  bool commits_synced();
+
  private:
   LocalStore(sqlite3* db, std::string path);
   Status exec(const char* sql);
