@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "blindsync/auth/identity.h"
+#include "sqlite_statement.h"
 
 namespace blindsync::client_detail {
 
@@ -38,56 +39,6 @@ constexpr int kBusyTimeoutMs = 5000;
 Status sqlite_error(sqlite3* db, const std::string& what) {
   return Status(Code::kStorageError, "local store: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
-
-// One prepared statement; finalized on destruction. Bind indexes start at 1, columns at 0.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  bool ok() const noexcept { return stmt_ != nullptr; }
-  Status prepare_status(const char* what) const { return sqlite_error(db_, std::string("preparing ") + what); }
-
-  void bind(int index, ByteView blob) {
-    // SQLITE_STATIC: the caller keeps the bytes alive until the statement has run.
-    sqlite3_bind_blob(stmt_, index, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-  }
-  void bind(int index, const std::string& text) {
-    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
-  }
-  void bind(int index, std::int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
-
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(stmt_); }
-
-  ByteView column_blob(int index) const {
-    const void* data = sqlite3_column_blob(stmt_, index);
-    const int size = sqlite3_column_bytes(stmt_, index);
-    if (data == nullptr || size <= 0) return {};
-    return ByteView(static_cast<const std::uint8_t*>(data), static_cast<std::size_t>(size));
-  }
-  std::string column_text(int index) const {
-    const auto* data = sqlite3_column_text(stmt_, index);
-    const int size = sqlite3_column_bytes(stmt_, index);
-    if (data == nullptr || size <= 0) return {};
-    return std::string(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size));
-  }
-  std::int64_t column_int(int index) const { return sqlite3_column_int64(stmt_, index); }
-  bool column_is_null(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back unless commit() succeeded.
 class Transaction {
@@ -262,9 +213,13 @@ CREATE INDEX outbox_by_first_ack ON outbox (group_id, first_acked_at_ms);
 
 }  // namespace
 
-LocalStore::LocalStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+LocalStore::LocalStore(sqlite3* db, std::string path)
+    : db_(db), statements_(std::make_unique<StatementCache>(db)), path_(std::move(path)) {}
 
-LocalStore::~LocalStore() { sqlite3_close_v2(db_); }
+LocalStore::~LocalStore() {
+  statements_.reset();  // finalized before the connection closes
+  sqlite3_close_v2(db_);
+}
 
 Result<std::unique_ptr<LocalStore>> LocalStore::open(const std::string& home_dir) {
   if (Status s = prepare_home(home_dir); !s) return s;
@@ -303,7 +258,7 @@ Status LocalStore::exec(const char* sql) {
 Status LocalStore::migrate() {
   Transaction tx(db_);
   if (!tx.active()) return sqlite_error(db_, "starting migration");
-  Statement version_stmt(db_, "PRAGMA user_version");
+  Statement version_stmt(*statements_, "PRAGMA user_version");
   if (!version_stmt.ok() || version_stmt.step() != SQLITE_ROW) return sqlite_error(db_, "reading schema version");
   const std::int64_t version = version_stmt.column_int(0);
   if (version > kStoreSchemaVersion) {
@@ -331,7 +286,7 @@ Status LocalStore::migrate() {
 // ---- identity ----
 
 Result<std::optional<IdentityRecord>> LocalStore::load_identity() {
-  Statement stmt(db_, "SELECT seed, name FROM identity WHERE id = 1");
+  Statement stmt(*statements_, "SELECT seed, name FROM identity WHERE id = 1");
   if (!stmt.ok()) return stmt.prepare_status("identity query");
   const int rc = stmt.step();
   if (rc == SQLITE_DONE) return std::optional<IdentityRecord>();
@@ -345,7 +300,7 @@ Result<std::optional<IdentityRecord>> LocalStore::load_identity() {
 }
 
 Status LocalStore::save_identity(const Secret32& seed, const std::string& name) {
-  Statement stmt(db_, "INSERT INTO identity (id, seed, name, created_at_ms) VALUES (1, ?, ?, ?)");
+  Statement stmt(*statements_, "INSERT INTO identity (id, seed, name, created_at_ms) VALUES (1, ?, ?, ?)");
   if (!stmt.ok()) return stmt.prepare_status("identity insert");
   stmt.bind(1, ByteView(seed.bytes()));
   stmt.bind(2, name);
@@ -363,7 +318,7 @@ Status LocalStore::insert_group(const GroupRecord& group, const Secret32& secret
   Transaction tx(db_);
   if (!tx.active()) return sqlite_error(db_, "starting group transaction");
   {
-    Statement stmt(db_,
+    Statement stmt(*statements_,
                    "INSERT INTO groups (group_id, name, secret, relay_url, relay_id, created_at_ms) "
                    "VALUES (?, ?, ?, ?, ?, ?)");
     if (!stmt.ok()) return stmt.prepare_status("group insert");
@@ -380,7 +335,7 @@ Status LocalStore::insert_group(const GroupRecord& group, const Secret32& secret
     if (rc != SQLITE_DONE) return sqlite_error(db_, "saving group");
   }
   {
-    Statement stmt(db_,
+    Statement stmt(*statements_,
                    "INSERT OR IGNORE INTO group_relays (group_id, relay_url, relay_id, position) VALUES (?, ?, ?, ?)");
     if (!stmt.ok()) return stmt.prepare_status("group relay insert");
     std::int64_t position = 0;
@@ -402,7 +357,7 @@ Status LocalStore::insert_group(const GroupRecord& group, const Secret32& secret
 }
 
 Result<std::vector<GroupRelay>> LocalStore::list_group_relays(const GroupId& group) {
-  Statement stmt(db_, "SELECT relay_url, relay_id FROM group_relays WHERE group_id = ? ORDER BY position");
+  Statement stmt(*statements_, "SELECT relay_url, relay_id FROM group_relays WHERE group_id = ? ORDER BY position");
   if (!stmt.ok()) return stmt.prepare_status("group relay list");
   stmt.bind(1, group.view());
   std::vector<GroupRelay> relays;
@@ -433,7 +388,7 @@ Result<GroupRecord> group_from_row(const Statement& stmt) {
 }  // namespace
 
 Result<std::vector<GroupRecord>> LocalStore::list_groups() {
-  Statement stmt(db_, "SELECT group_id, name, relay_url, relay_id FROM groups ORDER BY created_at_ms, name");
+  Statement stmt(*statements_, "SELECT group_id, name, relay_url, relay_id FROM groups ORDER BY created_at_ms, name");
   if (!stmt.ok()) return stmt.prepare_status("group list");
   std::vector<GroupRecord> groups;
   for (;;) {
@@ -448,7 +403,7 @@ Result<std::vector<GroupRecord>> LocalStore::list_groups() {
 }
 
 Result<std::optional<GroupRecord>> LocalStore::load_group(const GroupId& group) {
-  Statement stmt(db_, "SELECT group_id, name, relay_url, relay_id FROM groups WHERE group_id = ?");
+  Statement stmt(*statements_, "SELECT group_id, name, relay_url, relay_id FROM groups WHERE group_id = ?");
   if (!stmt.ok()) return stmt.prepare_status("group query");
   stmt.bind(1, group.view());
   const int rc = stmt.step();
@@ -460,7 +415,7 @@ Result<std::optional<GroupRecord>> LocalStore::load_group(const GroupId& group) 
 }
 
 Result<Secret32> LocalStore::load_group_secret(const GroupId& group) {
-  Statement stmt(db_, "SELECT secret FROM groups WHERE group_id = ?");
+  Statement stmt(*statements_, "SELECT secret FROM groups WHERE group_id = ?");
   if (!stmt.ok()) return stmt.prepare_status("group secret query");
   stmt.bind(1, group.view());
   const int rc = stmt.step();
@@ -476,7 +431,7 @@ Result<Secret32> LocalStore::load_group_secret(const GroupId& group) {
 // ---- cursors ----
 
 Result<CursorRecord> LocalStore::load_cursor(const GroupId& group, const std::string& relay_url) {
-  Statement stmt(db_, "SELECT cursor, epoch FROM cursors WHERE group_id = ? AND relay_url = ?");
+  Statement stmt(*statements_, "SELECT cursor, epoch FROM cursors WHERE group_id = ? AND relay_url = ?");
   if (!stmt.ok()) return stmt.prepare_status("cursor query");
   stmt.bind(1, group.view());
   stmt.bind(2, relay_url);
@@ -487,7 +442,7 @@ Result<CursorRecord> LocalStore::load_cursor(const GroupId& group, const std::st
 }
 
 Status LocalStore::set_cursor_state(const GroupId& group, const std::string& relay_url, const CursorRecord& state) {
-  Statement stmt(db_,
+  Statement stmt(*statements_,
                  "INSERT INTO cursors (group_id, relay_url, cursor, epoch) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT (group_id, relay_url) DO UPDATE SET cursor = excluded.cursor, epoch = excluded.epoch");
   if (!stmt.ok()) return stmt.prepare_status("cursor update");
@@ -510,7 +465,7 @@ Status LocalStore::commit_delivery(const GroupId& group, const std::vector<Relay
   Transaction tx(db_);
   if (!tx.active()) return sqlite_error(db_, "starting cursor transaction");
   {
-    Statement stmt(db_,
+    Statement stmt(*statements_,
                    "INSERT OR IGNORE INTO seen_blobs (group_id, blob_id, cursor, seen_at_ms) VALUES (?, ?, ?, ?)");
     if (!stmt.ok()) return stmt.prepare_status("seen insert");
     const std::int64_t now = now_unix_ms();
@@ -525,7 +480,7 @@ Status LocalStore::commit_delivery(const GroupId& group, const std::vector<Relay
   }
   {
     // Forward only: a pull from an earlier `after` never moves the stored cursor back.
-    Statement stmt(db_,
+    Statement stmt(*statements_,
                    "INSERT INTO cursors (group_id, relay_url, cursor, epoch) VALUES (?1, ?2, ?3, 0) "
                    "ON CONFLICT (group_id, relay_url) DO UPDATE SET cursor = excluded.cursor "
                    "WHERE excluded.cursor > cursors.cursor");
@@ -544,7 +499,7 @@ Status LocalStore::commit_delivery(const GroupId& group, const std::vector<Relay
 // ---- seen blobs ----
 
 Result<bool> LocalStore::is_seen(const GroupId& group, const BlobId& blob) {
-  Statement stmt(db_, "SELECT 1 FROM seen_blobs WHERE group_id = ? AND blob_id = ?");
+  Statement stmt(*statements_, "SELECT 1 FROM seen_blobs WHERE group_id = ? AND blob_id = ?");
   if (!stmt.ok()) return stmt.prepare_status("seen query");
   stmt.bind(1, group.view());
   stmt.bind(2, blob.view());
@@ -555,7 +510,7 @@ Result<bool> LocalStore::is_seen(const GroupId& group, const BlobId& blob) {
 }
 
 Status LocalStore::prune_seen(std::int64_t cutoff_ms) {
-  Statement stmt(db_, "DELETE FROM seen_blobs WHERE seen_at_ms < ?");
+  Statement stmt(*statements_, "DELETE FROM seen_blobs WHERE seen_at_ms < ?");
   if (!stmt.ok()) return stmt.prepare_status("seen prune");
   stmt.bind(1, cutoff_ms);
   if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "pruning seen blobs");
@@ -565,7 +520,7 @@ Status LocalStore::prune_seen(std::int64_t cutoff_ms) {
 // ---- outbox ----
 
 Status LocalStore::outbox_add(const OutboxEntry& entry) {
-  Statement stmt(db_,
+  Statement stmt(*statements_,
                  "INSERT INTO outbox (group_id, blob_id, payload, ttl_seconds, created_at_ms) VALUES (?, ?, ?, ?, ?)");
   if (!stmt.ok()) return stmt.prepare_status("outbox insert");
   stmt.bind(1, entry.group_id.view());
@@ -610,7 +565,7 @@ std::int64_t sql_limit(std::size_t limit) {
 
 Result<std::vector<OutboxEntry>> LocalStore::outbox_list(const GroupId& group, std::size_t limit,
                                                          std::int64_t after_seq) {
-  Statement stmt(db_,
+  Statement stmt(*statements_,
                  "SELECT seq, group_id, blob_id, payload, ttl_seconds, created_at_ms FROM outbox "
                  "WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?");
   if (!stmt.ok()) return stmt.prepare_status("outbox query");
@@ -622,7 +577,7 @@ Result<std::vector<OutboxEntry>> LocalStore::outbox_list(const GroupId& group, s
 
 Result<std::vector<OutboxEntry>> LocalStore::outbox_list_for_relay(const GroupId& group, const std::string& relay_url,
                                                                    std::size_t limit, std::int64_t after_seq) {
-  Statement stmt(db_,
+  Statement stmt(*statements_,
                  "SELECT seq, group_id, blob_id, payload, ttl_seconds, created_at_ms FROM outbox o "
                  "WHERE group_id = ?1 AND seq > ?2 AND NOT EXISTS (SELECT 1 FROM outbox_acks a "
                  "WHERE a.group_id = o.group_id AND a.blob_id = o.blob_id AND a.relay_url = ?3) "
@@ -636,7 +591,7 @@ Result<std::vector<OutboxEntry>> LocalStore::outbox_list_for_relay(const GroupId
 }
 
 bool LocalStore::commits_synced() {
-  Statement stmt(db_, "PRAGMA synchronous");
+  Statement stmt(*statements_, "PRAGMA synchronous");
   return stmt.ok() && stmt.step() == SQLITE_ROW && stmt.column_int(0) == 2;  // 2: FULL
 }
 
@@ -648,7 +603,7 @@ Result<OutboxAckResult> LocalStore::outbox_ack(const GroupId& group, const BlobI
   if (!tx.active()) return sqlite_error(db_, "starting outbox ack transaction");
   OutboxAckResult result;
   {
-    Statement stmt(db_, "SELECT 1 FROM outbox WHERE group_id = ? AND blob_id = ?");
+    Statement stmt(*statements_, "SELECT 1 FROM outbox WHERE group_id = ? AND blob_id = ?");
     if (!stmt.ok()) return stmt.prepare_status("outbox lookup");
     stmt.bind(1, group.view());
     stmt.bind(2, blob.view());
@@ -658,14 +613,14 @@ Result<OutboxAckResult> LocalStore::outbox_ack(const GroupId& group, const BlobI
     result.queued = true;
   }
   {
-    Statement stmt(db_, "INSERT OR IGNORE INTO outbox_acks (group_id, blob_id, relay_url) VALUES (?, ?, ?)");
+    Statement stmt(*statements_, "INSERT OR IGNORE INTO outbox_acks (group_id, blob_id, relay_url) VALUES (?, ?, ?)");
     if (!stmt.ok()) return stmt.prepare_status("outbox ack insert");
     stmt.bind(1, group.view());
     stmt.bind(2, blob.view());
     stmt.bind(3, relay_url);
     if (stmt.step() != SQLITE_DONE) return sqlite_error(db_, "recording outbox ack");
     const bool inserted = sqlite3_changes(db_) > 0;
-    Statement count(db_,
+    Statement count(*statements_,
                     "SELECT count(*) FROM outbox_acks WHERE group_id = ? AND blob_id = ? AND abandoned = 0");
     if (!count.ok()) return count.prepare_status("outbox ack count");
     count.bind(1, group.view());
@@ -675,7 +630,7 @@ Result<OutboxAckResult> LocalStore::outbox_ack(const GroupId& group, const BlobI
   }
   if (result.first) {
     // The retry limit of the other relays counts from here (see outbox_give_up).
-    Statement stmt(db_,
+    Statement stmt(*statements_,
                    "UPDATE outbox SET first_acked_at_ms = ? WHERE group_id = ? AND blob_id = ? "
                    "AND first_acked_at_ms IS NULL");
     if (!stmt.ok()) return stmt.prepare_status("outbox first ack");
@@ -687,7 +642,7 @@ Result<OutboxAckResult> LocalStore::outbox_ack(const GroupId& group, const BlobI
   {
     // Relays of the group that still have to store it. A group with no relay rows (cannot happen
     // after migration 2) counts as fully acked, so an entry never gets stuck.
-    Statement stmt(db_,
+    Statement stmt(*statements_,
                    "SELECT count(*) FROM group_relays r WHERE r.group_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
                    "outbox_acks a WHERE a.group_id = ?1 AND a.blob_id = ?2 AND a.relay_url = r.relay_url)");
     if (!stmt.ok()) return stmt.prepare_status("outbox pending relays");
@@ -713,7 +668,7 @@ Status LocalStore::outbox_remove(const GroupId& group, const BlobId& blob) {
 Status LocalStore::delete_outbox_entry(const GroupId& group, const BlobId& blob) {
   for (const char* sql : {"DELETE FROM outbox WHERE group_id = ? AND blob_id = ?",
                           "DELETE FROM outbox_acks WHERE group_id = ? AND blob_id = ?"}) {
-    Statement stmt(db_, sql);
+    Statement stmt(*statements_, sql);
     if (!stmt.ok()) return stmt.prepare_status("outbox delete");
     stmt.bind(1, group.view());
     stmt.bind(2, blob.view());
@@ -730,9 +685,9 @@ constexpr const char* kStaleDeliveriesSql =
     "AND NOT EXISTS (SELECT 1 FROM outbox_acks a WHERE a.group_id = o.group_id AND a.blob_id = o.blob_id "
     "AND a.relay_url = ?2) ORDER BY o.seq";
 
-Result<std::vector<BlobId>> stale_deliveries(sqlite3* db, const GroupId& group, const std::string& relay_url,
+Result<std::vector<BlobId>> stale_deliveries(StatementCache& statements, const GroupId& group, const std::string& relay_url,
                                              std::int64_t cutoff_ms) {
-  Statement stmt(db, kStaleDeliveriesSql);
+  Statement stmt(statements, kStaleDeliveriesSql);
   if (!stmt.ok()) return stmt.prepare_status("outbox stale query");
   stmt.bind(1, group.view());
   stmt.bind(2, relay_url);
@@ -741,7 +696,7 @@ Result<std::vector<BlobId>> stale_deliveries(sqlite3* db, const GroupId& group, 
   for (;;) {
     const int rc = stmt.step();
     if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) return sqlite_error(db, "reading stale outbox entries");
+    if (rc != SQLITE_ROW) return sqlite_error(statements.db(), "reading stale outbox entries");
     auto blob = id_column<BlobId>(stmt, 0);
     if (!blob) return blob.error();
     blobs.push_back(*blob);
@@ -753,18 +708,18 @@ Result<std::vector<BlobId>> stale_deliveries(sqlite3* db, const GroupId& group, 
 Result<std::vector<BlobId>> LocalStore::outbox_give_up(const GroupId& group, const std::string& relay_url,
                                                        std::int64_t cutoff_ms) {
   // Read first without a write lock: almost always there is nothing to give up.
-  auto candidates = stale_deliveries(db_, group, relay_url, cutoff_ms);
+  auto candidates = stale_deliveries(*statements_, group, relay_url, cutoff_ms);
   if (!candidates || candidates->empty()) return candidates;
   Transaction tx(db_);
   if (!tx.active()) return sqlite_error(db_, "starting outbox give-up");
   // Again under the write lock: another process sharing this home may have changed the outbox.
-  auto blobs = stale_deliveries(db_, group, relay_url, cutoff_ms);
+  auto blobs = stale_deliveries(*statements_, group, relay_url, cutoff_ms);
   if (!blobs) return blobs.error();
   Statement mark(
-      db_, "INSERT OR IGNORE INTO outbox_acks (group_id, blob_id, relay_url, abandoned) VALUES (?, ?, ?, 1)");
+      *statements_, "INSERT OR IGNORE INTO outbox_acks (group_id, blob_id, relay_url, abandoned) VALUES (?, ?, ?, 1)");
   if (!mark.ok()) return mark.prepare_status("outbox give-up insert");
   // Relays of the group still pending for the entry (neither acked nor given up).
-  Statement pending(db_,
+  Statement pending(*statements_,
                     "SELECT count(*) FROM group_relays r WHERE r.group_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
                     "outbox_acks a WHERE a.group_id = ?1 AND a.blob_id = ?2 AND a.relay_url = r.relay_url)");
   if (!pending.ok()) return pending.prepare_status("outbox pending relays");
@@ -787,7 +742,7 @@ Result<std::vector<BlobId>> LocalStore::outbox_give_up(const GroupId& group, con
 
 Result<std::optional<std::int64_t>> LocalStore::outbox_first_acked_at(const GroupId& group,
                                                                       const BlobId& blob) {
-  Statement stmt(db_, "SELECT first_acked_at_ms FROM outbox WHERE group_id = ? AND blob_id = ?");
+  Statement stmt(*statements_, "SELECT first_acked_at_ms FROM outbox WHERE group_id = ? AND blob_id = ?");
   if (!stmt.ok()) return stmt.prepare_status("outbox first ack query");
   stmt.bind(1, group.view());
   stmt.bind(2, blob.view());
@@ -799,14 +754,14 @@ Result<std::optional<std::int64_t>> LocalStore::outbox_first_acked_at(const Grou
 }
 
 Result<std::uint64_t> LocalStore::outbox_count() {
-  Statement stmt(db_, "SELECT count(*) FROM outbox");
+  Statement stmt(*statements_, "SELECT count(*) FROM outbox");
   if (!stmt.ok()) return stmt.prepare_status("outbox count");
   if (stmt.step() != SQLITE_ROW) return sqlite_error(db_, "counting outbox");
   return static_cast<std::uint64_t>(stmt.column_int(0));
 }
 
 Result<std::uint64_t> LocalStore::outbox_count(const GroupId& group) {
-  Statement stmt(db_, "SELECT count(*) FROM outbox WHERE group_id = ?");
+  Statement stmt(*statements_, "SELECT count(*) FROM outbox WHERE group_id = ?");
   if (!stmt.ok()) return stmt.prepare_status("outbox count");
   stmt.bind(1, group.view());
   if (stmt.step() != SQLITE_ROW) return sqlite_error(db_, "counting outbox");

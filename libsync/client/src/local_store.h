@@ -34,6 +34,8 @@ struct sqlite3;
 
 namespace blindsync::client_detail {
 
+class StatementCache;
+
 inline constexpr const char* kStoreFileName = "blindsync.db";
 // 1: identity, groups, cursors, outbox, seen_blobs. 2: group_relays, outbox_acks.
 // 3: outbox.first_acked_at_ms (indexed), outbox_acks.abandoned.
@@ -190,6 +192,7 @@ class LocalStore {
   Status delete_outbox_entry(const GroupId& group, const BlobId& blob);
 
   sqlite3* db_;
+  std::unique_ptr<StatementCache> statements_;  // db_'s prepared statements (sqlite_statement.h)
   std::string path_;
 };
 
