@@ -11,7 +11,8 @@
 //
 // The home directory is created 0700 and the file 0600 before SQLite opens it (SQLite gives its
 // -wal/-shm files the database file's mode). WAL mode, synchronous=FULL (an outbox row written by
-// push() survives power loss), busy_timeout so that two processes on one home wait for each other.
+// push() survives power loss; only outbox_ack commits unsynced, see there), busy_timeout so that
+// two processes on one home wait for each other. Prepared statements are kept (sqlite_statement.h).
 // Schema migrations are driven by PRAGMA user_version.
 //
 // Secrets (seed, group secret) are returned in Secret32, which wipes itself; callers keep them no

@@ -15,6 +15,8 @@
 //   - push() returns once the sealed blob is in the outbox on disk (SQLite, synchronous=FULL):
 //     a crash after push() returned loses nothing; the blob is sent (same blob_id) when a relay is
 //     reachable, and the relay stores it exactly once. Completion arrives as EventBlobPushed.
+//     The device records that ack without an fsync: after a power cut (not a crash of the app)
+//     the blob may be sent again, and EventBlobPushed comes again with duplicate = true.
 //   - Incoming blobs reach the app in cursor order, gap-free, each blob_id once. A blob handed out
 //     by poll_events() is committed (cursor persisted) when the app calls poll_events() again or
 //     commit_received(): a crash while handling a blob re-delivers it (at-least-once).
