@@ -172,7 +172,7 @@ void setup_logging(const std::string& level) {
 // each buffer that size afresh (or trims the heap's top once they are freed), so every pulled byte
 // landed in a newly faulted page: W3 with 8 pages per PULL took ~31,000 page faults against
 // ~6,000 with one. Buffers up to 4 MiB come from the heap instead, and up to 32 MiB of freed heap
-// top is kept for the next ones (docs/benchmarks.md, 19:45).
+// top is kept for the next ones (docs/benchmarks-log.md, 2026-11-22 19:45).
 void tune_allocator() {
   (void)::mallopt(M_MMAP_THRESHOLD, 4 << 20);
   (void)::mallopt(M_TRIM_THRESHOLD, 32 << 20);

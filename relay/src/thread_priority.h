@@ -6,7 +6,7 @@
 // behind them: under W1 the I/O threads and the writer spent as long runnable-but-waiting as they
 // ran (`perf sched`), while a quarter of the machine sat idle between those bursts. Nothing acked
 // waits for an apply or a checkpoint, so they can run later, in longer batches (which also costs
-// them less per blob). Measured in docs/benchmarks.md ("2026-11-22 12:40 UTC").
+// them less per blob). Measured in docs/benchmarks-log.md ("2026-11-22 12:40 UTC").
 //
 // Safe because the background work cannot fall behind without bound: once the push journal is
 // past halfway to journal_max_bytes the store's writer applies in the applier's place (and

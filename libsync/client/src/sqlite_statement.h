@@ -2,9 +2,9 @@
 //
 // StatementCache keeps every statement the store has prepared, for as long as the connection is
 // open: the store runs the same few dozen SQL texts over and over, and preparing one costs more
-// CPU than running it (W5 in docs/benchmarks.md: 16% of the client's CPU went to
-// sqlite3_prepare_v2 before the cache). Only constant SQL texts may go through it: it keeps one
-// entry per distinct text.
+// CPU than running it (W5 in docs/benchmarks-log.md, 2026-11-23 02:00: 16% of the client's CPU
+// went to sqlite3_prepare_v2 before the cache). Only constant SQL texts may go through it: it
+// keeps one entry per distinct text.
 //
 // Statement borrows one for a scope and gives it back reset, its bindings cleared.
 //

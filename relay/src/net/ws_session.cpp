@@ -369,7 +369,8 @@ class WsSession final : public Connection, public NetConnection, public std::ena
     if constexpr (!kTls) {
       // Between frames a plain session waits for readability, then reads what came into the I/O
       // thread's buffer: a message is then one read, not a small read, the rest, and a read that
-      // finds nothing (three system calls per message, W1 in docs/benchmarks.md).
+      // finds nothing (three system calls per message: W1 in docs/benchmarks-log.md, 2026-11-22
+      // 21:30).
       if (frame_missing_ == 0) {
         wire_->async_wait(tcp::socket::wait_read, [self = this->shared_from_this()](error_code ec) {
           self->reading_ = false;

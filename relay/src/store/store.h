@@ -65,8 +65,8 @@ struct StoreOptions {
   // Larger applies write less per blob: each transaction rewrites every touched group's last,
   // partly filled page, so the fewer blobs per group it carries, the more it writes per blob (64
   // busy groups: 8 per group at 512). 2,048 cost the applier a third less CPU per blob under W1
-  // (docs/benchmarks.md, 12:40); it became affordable once the applier ran below the ack path's
-  // priority (thread_priority.h).
+  // (docs/benchmarks-log.md, 2026-11-22 12:40); it became affordable once the applier ran below
+  // the ack path's priority (thread_priority.h).
   std::size_t apply_max_blobs = 2048;
   std::size_t apply_max_bytes = 4u << 20;
   std::uint32_t apply_delay_ms = 50;
