@@ -527,6 +527,7 @@ void Hub::on_push_committed(const std::shared_ptr<Connection>& pusher, std::uint
       .sender_id = sender,
       .timestamp = r.timestamp_ms,
       .size = size,
+      .payload = std::nullopt,  // set below when it is small enough to go inline
   };
   // Copied only now that someone is there to be sent it (the store shares what it stored).
   if (r.payload && r.payload->size() <= options_.limits.inline_notify_bytes) notify.payload = *r.payload;

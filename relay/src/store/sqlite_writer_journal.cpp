@@ -142,7 +142,7 @@ Result<std::optional<PushResult>> find_stored(SqliteWriter::Statements& s, std::
   if (rc == SQLITE_DONE) return std::optional<PushResult>();
   if (rc != SQLITE_ROW) return s.db.error(rc, "duplicate lookup", Code::kInternal);
   return std::optional<PushResult>(PushResult{cursor_of_key(s.select_duplicate.column_int64(0)),
-                                              static_cast<std::uint64_t>(s.select_duplicate.column_int64(1)), true});
+                                              static_cast<std::uint64_t>(s.select_duplicate.column_int64(1)), true, nullptr});
 }
 
 Result<std::optional<BlobId>> max_stored_blob_id(SqliteWriter::Statements& s, std::int64_t ref) {
@@ -197,12 +197,12 @@ std::optional<Result<PushResult>> SqliteWriter::find_retry(const PushRequest& re
   // Blob ids are time-ordered: an id above every id of the group is a new blob, no lookup needed.
   if (!group.max_blob_id || *group.max_blob_id < req.blob_id) return std::nullopt;
   if (auto pending = pending_->find(req.group_id, req.blob_id)) {
-    return Result<PushResult>(PushResult{pending->first, pending->second, true});
+    return Result<PushResult>(PushResult{pending->first, pending->second, true, nullptr});
   }
   const auto in_batch = std::find_if(batch.begin(), batch.end(), [&](const JournalRecord& r) {
     return r.group_id == req.group_id && r.blob_id == req.blob_id;
   });
-  if (in_batch != batch.end()) return Result<PushResult>(PushResult{in_batch->cursor, in_batch->timestamp_ms, true});
+  if (in_batch != batch.end()) return Result<PushResult>(PushResult{in_batch->cursor, in_batch->timestamp_ms, true, nullptr});
   // Pending first, SQLite second: a blob applied in between is found in SQLite.
   std::lock_guard sql(sql_mutex_);
   auto stored = find_stored(*s_, group.ref, req.blob_id);
