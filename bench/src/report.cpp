@@ -111,6 +111,10 @@ std::string human_summary(const nlohmann::json& line) {
       const auto& async = line["async"];
       body += "; async client " + get(async, "acked_per_s") + " acked/s, push() " + latency(async, "push_call_ms");
     }
+    if (line.contains("pull") && line["pull"].is_object()) {
+      body += "; a new device pulled " + get(line["pull"], "blobs") + " in " + get(line["pull"], "seconds") + " s (" +
+              get(line["pull"], "blobs_per_s") + " blobs/s)";
+    }
     if (line.contains("crypto")) {
       for (const auto& row : line["crypto"]) {
         body += "; " + get(row, "bytes") + " B seal +" + get(row, "seal_overhead_pct") + "% open +" +

@@ -1,6 +1,7 @@
 // W5 client path: the real blindsync::Client (local SQLite outbox, payload encryption, its own
-// WebSocket transport) pushing payload-sized blobs for duration_s, end to end; then the same through
-// the AsyncClient, pipelined (w5_async_client.cpp); then payload encryption throughput of crypto::seal_payload / open_payload against raw libsodium
+// WebSocket transport) pushing payload-sized blobs for duration_s, end to end; then a new device
+// pulling what was pushed (w5_client_pull.cpp); then pushes through the AsyncClient, pipelined
+// (w5_async_client.cpp); then payload encryption throughput of crypto::seal_payload / open_payload against raw libsodium
 // crypto_aead_xchacha20poly1305_ietf_encrypt / _decrypt on the same data sizes.
 //
 // No Asio here: the Client is synchronous and owns its own I/O.
@@ -17,6 +18,7 @@
 #include "proc_stats.h"
 #include "stats.h"
 #include "w5_async_client.h"
+#include "w5_client_pull.h"
 #include "workloads.h"
 
 namespace blindsync::bench {
@@ -162,7 +164,8 @@ nlohmann::json run_w5_client_path(const BenchConfig& config) {
   }
   const double seconds = seconds_between(start, Clock::now());
   meter.stop();
-  // The relay figures above are the synchronous Client's; the AsyncClient half runs after them.
+  // The relay figures above are the synchronous Client's; the other halves run after them.
+  nlohmann::json pull_rows = client_pull_figures(home / "reader", created->invite_link, pushed);
   nlohmann::json async_rows = async_client_figures(config, home / "async-device", data);
 
   const double budget_s = std::clamp(config.duration_s / 30.0, 0.03, 0.3);
@@ -172,7 +175,7 @@ nlohmann::json run_w5_client_path(const BenchConfig& config) {
 
   bool crypto_ok = true;
   for (const auto& row : crypto_rows) crypto_ok = crypto_ok && row["verified"].get<bool>();
-  out["ok"] = errors == 0 && pushed > 0 && crypto_ok && async_rows.value("ok", false);
+  out["ok"] = errors == 0 && pushed > 0 && crypto_ok && async_rows.value("ok", false) && pull_rows.value("ok", false);
   out["payload_bytes"] = config.payload_bytes;
   out["data_bytes"] = data.size();
   out["seconds"] = round_to(seconds, 3);
@@ -182,6 +185,7 @@ nlohmann::json run_w5_client_path(const BenchConfig& config) {
   out["latency_ms"] = latency.summary();
   out["crypto"] = crypto_rows;
   out["async"] = async_rows;
+  out["pull"] = pull_rows;
   meter.report(out);
   if (!first_error.empty()) out["error"] = first_error;
   return out;

@@ -133,6 +133,17 @@ void check_workload(Checker& c, const json& line, const std::string& id) {
         c.latency(*async, async_where, "ack_ms");
       }
     }
+    if (const json* pull = c.field(line, where, "pull")) {
+      if (!pull->is_object()) {
+        c.fail(where, "pull must be an object");
+      } else {
+        const std::string pull_where = where + ".pull";
+        c.positive(*pull, pull_where, "blobs");
+        c.equal_fields(*pull, pull_where, "blobs", "expected");
+        c.positive(*pull, pull_where, "blobs_per_s");
+        c.number(*pull, pull_where, "seconds");
+      }
+    }
     const json* rows = c.field(line, where, "crypto");
     if (rows && (!rows->is_array() || rows->size() != 2)) {
       c.fail(where, "crypto must list the 1 KiB and 1 MiB rows");
