@@ -225,6 +225,13 @@ TEST_CASE("seen blobs are recorded with the cursor and pruned by age", "[local_s
   CHECK(*store->is_seen(group, id_with<BlobId>(2)));
   CHECK_FALSE(*store->is_seen(group, id_with<BlobId>(3)));
   CHECK_FALSE(*store->is_seen(other, id_with<BlobId>(1)));
+  // A page's worth at once: exactly the seen ones, of this group only.
+  const std::vector<BlobId> page{id_with<BlobId>(3), id_with<BlobId>(2), id_with<BlobId>(1), id_with<BlobId>(4)};
+  auto among = store->seen_among(group, page);
+  REQUIRE(among.has_value());
+  CHECK(*among == LocalStore::SeenSet{id_with<BlobId>(1), id_with<BlobId>(2)});
+  CHECK(store->seen_among(other, page)->empty());
+  CHECK(store->seen_among(group, {})->empty());
   // Recording the same blob again is harmless.
   REQUIRE(store->advance_cursor(group, "ws://r/v1/sync", 2, {SeenBlob{id_with<BlobId>(1), 1}}));
 

@@ -190,6 +190,17 @@ Result<Frame> GroupSync::wait_for_reply(std::uint32_t request_id, std::string_vi
 Status GroupSync::deliver(const std::vector<Incoming>& blobs, bool allow_gaps, const BlobHandler& on_blob) {
   const Cursor start = tracker_.delivered();
   std::vector<SeenBlob> seen;
+  // Seen before this page (one read for the whole page), and delivered from it.
+  std::vector<BlobId> ids;
+  if (skip_seen_) {
+    ids.reserve(blobs.size());
+    for (const Incoming& blob : blobs) {
+      if (blob.cursor > start) ids.push_back(*blob.blob_id);
+    }
+  }
+  const auto seen_before = store_.seen_among(context_.group_id, ids);
+  if (!seen_before) return seen_before.error();
+  LocalStore::SeenSet seen_now;
   Status result;
   for (const Incoming& blob : blobs) {
     const Cursor delivered = tracker_.delivered();
@@ -199,18 +210,8 @@ Status GroupSync::deliver(const std::vector<Incoming>& blobs, bool allow_gaps, c
       // A PULL page skips cursors whose blobs expired or were deleted: nothing to wait for.
       tracker_.reset(blob.cursor - 1);
     }
-    bool already_seen = false;
-    if (skip_seen_) {
-      already_seen = std::any_of(seen.begin(), seen.end(), [&](const SeenBlob& s) { return s.blob_id == *blob.blob_id; });
-      if (!already_seen) {
-        auto stored = store_.is_seen(context_.group_id, *blob.blob_id);
-        if (!stored) {
-          result = stored.error();
-          break;
-        }
-        already_seen = *stored;
-      }
-    }
+    const bool already_seen =
+        skip_seen_ && (seen_before->count(*blob.blob_id) != 0 || seen_now.count(*blob.blob_id) != 0);
     if (!already_seen) {
       auto received = open_incoming(*context_.payload_key, context_.group_id, blob);
       if (!received) {
@@ -222,6 +223,7 @@ Status GroupSync::deliver(const std::vector<Incoming>& blobs, bool allow_gaps, c
           break;
         }
         seen.push_back(SeenBlob{*blob.blob_id, blob.cursor});
+        seen_now.insert(*blob.blob_id);
       }
     }
     (void)tracker_.observe(blob.cursor);

@@ -43,8 +43,10 @@ Status sqlite_error(sqlite3* db, const std::string& what) {
 // BEGIN IMMEDIATE ... COMMIT; rolls back unless commit() succeeded.
 class Transaction {
  public:
-  explicit Transaction(sqlite3* db) : db_(db) {
-    active_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  // begin: "BEGIN IMMEDIATE" for a write (the write lock at once, so it never fails half-way
+  // on a busy database), "BEGIN" for a read.
+  explicit Transaction(sqlite3* db, const char* begin = "BEGIN IMMEDIATE") : db_(db) {
+    active_ = sqlite3_exec(db_, begin, nullptr, nullptr, nullptr) == SQLITE_OK;
   }
   ~Transaction() {
     if (active_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -507,6 +509,29 @@ Result<bool> LocalStore::is_seen(const GroupId& group, const BlobId& blob) {
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   return sqlite_error(db_, "reading seen blobs");
+}
+
+Result<LocalStore::SeenSet> LocalStore::seen_among(const GroupId& group, std::span<const BlobId> blobs) {
+  SeenSet seen;
+  if (blobs.empty()) return seen;
+  Transaction tx(db_, "BEGIN");
+  if (!tx.active()) return sqlite_error(db_, "starting seen query");
+  Statement stmt(*statements_, "SELECT 1 FROM seen_blobs WHERE group_id = ? AND blob_id = ?");
+  if (!stmt.ok()) return stmt.prepare_status("seen query");
+  for (const BlobId& blob : blobs) {
+    stmt.reset();
+    stmt.bind(1, group.view());
+    stmt.bind(2, blob.view());
+    const int rc = stmt.step();
+    if (rc == SQLITE_ROW) {
+      seen.insert(blob);
+    } else if (rc != SQLITE_DONE) {
+      return sqlite_error(db_, "reading seen blobs");
+    }
+  }
+  stmt.reset();  // no statement in progress when the read ends
+  if (Status ended = tx.commit(); !ended) return ended;
+  return seen;
 }
 
 Status LocalStore::prune_seen(std::int64_t cutoff_ms) {

@@ -24,7 +24,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "blindsync/core/bytes.h"
@@ -152,6 +154,10 @@ class LocalStore {
 
   // ---- seen blobs ----
   Result<bool> is_seen(const GroupId& group, const BlobId& blob);
+  // Which of blobs were seen: is_seen for a whole page, in one read transaction (a read on its own
+  // takes and releases the file's locks, which cost more than the lookup).
+  using SeenSet = std::unordered_set<BlobId, FixedIdHash>;
+  Result<SeenSet> seen_among(const GroupId& group, std::span<const BlobId> blobs);
   // Forgets blobs seen before cutoff_ms (relays never keep blobs longer than their max TTL).
   Status prune_seen(std::int64_t cutoff_ms);
 

@@ -290,11 +290,19 @@ void RelayLink::on_page(const PullResponse& page) {
   const Cursor before = delivered_;
   see_relay_cursor(page.max_cursor);
   if (!page.blobs.empty()) see_relay_cursor(page.blobs.back().cursor);
+  // Which of the page's blobs were delivered before, in one read of the store.
+  std::vector<BlobId> ids;
+  ids.reserve(page.blobs.size());
+  for (const auto& blob : page.blobs) {
+    if (blob.cursor > delivered_) ids.push_back(blob.blob_id);
+  }
+  auto seen_before = env_.store.seen_among(keys_.group_id(), ids);
+  if (!seen_before) env_.events.push(EventError{keys_.group_id(), seen_before.error()});  // looked up one by one
   bool blocked = false;
   for (const auto& blob : page.blobs) {
     if (blob.cursor <= delivered_) continue;  // delivered already (e.g. by a NOTIFY meanwhile)
     // A page skips cursors whose blobs expired or were deleted: nothing to wait for there.
-    if (!accept(incoming_from(blob))) {
+    if (!accept(incoming_from(blob), seen_before ? &*seen_before : nullptr)) {
       blocked = true;
       break;
     }
@@ -336,11 +344,13 @@ void RelayLink::on_notify(const Notify& notify) {
   start_pull();
 }
 
-bool RelayLink::accept(const IncomingBlob& blob) {
+bool RelayLink::accept(const IncomingBlob& blob, const LocalStore::SeenSet* seen_before) {
   const GroupId& group = keys_.group_id();
   // Our own blobs come back in pulls: the app has them already (EventBlobPushed).
   bool skip = *blob.sender_id == self_ || env_.ledger.is_pending(group, *blob.blob_id);
-  if (!skip) {
+  if (!skip && seen_before != nullptr) {
+    skip = seen_before->count(*blob.blob_id) != 0;
+  } else if (!skip) {
     auto seen = env_.store.is_seen(group, *blob.blob_id);
     if (!seen) {
       env_.events.push(EventError{group, seen.error()});  // deliver rather than lose it

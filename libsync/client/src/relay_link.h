@@ -105,7 +105,9 @@ class RelayLink {
   void on_page(const PullResponse& page);
   void on_notify(const Notify& notify);
   // Hands one blob to the app (or skips it); false when the event queue has no room for it.
-  bool accept(const IncomingBlob& blob);
+  // seen_before: the page's blob ids seen before it (LocalStore::seen_among), or null to look
+  // this one up.
+  bool accept(const IncomingBlob& blob, const LocalStore::SeenSet* seen_before = nullptr);
 
   // ---- pushing ----
   void pump_outbox();
