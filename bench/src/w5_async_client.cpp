@@ -68,9 +68,7 @@ nlohmann::json async_client_figures(const BenchConfig& config, const std::filesy
   };
   Wakeup wakeup;
   AsyncClientOptions options;
-  options.transport = [](const std::string& url, const TransportOptions& transport_options) {
-    return connect_websocket(url, transport_options);
-  };
+  options.transport = connect_websocket;
   options.notify = [&wakeup] { wakeup.notify(); };
   auto client = AsyncClient::open(home.string(), std::move(options));
   if (!client) return fail("AsyncClient::open: " + client.error().to_string());

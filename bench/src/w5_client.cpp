@@ -127,9 +127,7 @@ nlohmann::json run_w5_client_path(const BenchConfig& config) {
   } remove_home{home};
 
   ClientOptions options;
-  options.transport = [](const std::string& url, const TransportOptions& transport_options) {
-    return connect_websocket(url, transport_options);
-  };
+  options.transport = connect_websocket;
   auto client = Client::open((home / "device").string(), std::move(options));
   if (!client) return workload_failure(config, kId, kName, "Client::open: " + client.error().to_string());
   if (auto id = (*client)->create_identity("bench-w5"); !id) {

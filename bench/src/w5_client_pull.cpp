@@ -20,9 +20,7 @@ nlohmann::json client_pull_figures(const std::filesystem::path& home, const std:
     return out;
   };
   ClientOptions options;
-  options.transport = [](const std::string& url, const TransportOptions& transport_options) {
-    return connect_websocket(url, transport_options);
-  };
+  options.transport = connect_websocket;
   auto client = Client::open(home.string(), std::move(options));
   if (!client) return fail("Client::open: " + client.error().to_string());
   if (auto id = (*client)->create_identity("bench-w5-reader"); !id) {

@@ -28,6 +28,11 @@ std::unique_ptr<client_detail::LocalStore> open_store(const std::string& home) {
   return std::move(*store);
 }
 
+void insert_two_relay_group(client_detail::LocalStore& store, const GroupId& group) {
+  REQUIRE(store.insert_group(client_detail::GroupRecord{group, "g", kR1, id_with<RelayId>(1)}, secret_with(3),
+                             {client_detail::GroupRelay{kR2, id_with<RelayId>(2)}}));
+}
+
 void exec(sqlite3* db, const char* sql) {
   char* message = nullptr;
   const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);

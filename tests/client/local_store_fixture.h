@@ -42,6 +42,9 @@ std::unique_ptr<client_detail::LocalStore> open_store(const std::string& home);
 constexpr const char* kR1 = "ws://r1:80/v1/sync";
 constexpr const char* kR2 = "ws://r2:80/v1/sync";
 
+// Inserts group "g" (secret_with(3)) with two relays, kR1 its primary and kR2; REQUIREd to succeed.
+void insert_two_relay_group(client_detail::LocalStore& store, const GroupId& group);
+
 // Runs raw SQL on a store file (to write files as older blindsync versions did), REQUIREd to succeed.
 void exec(sqlite3* db, const char* sql);
 

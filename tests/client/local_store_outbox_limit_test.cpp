@@ -46,8 +46,7 @@ TEST_CASE("the first ack of an outbox entry is timed, later acks and other entri
   TempDir tmp;
   auto store = open_store(tmp.sub("home"));
   const GroupId group = id_with<GroupId>(1);
-  REQUIRE(store->insert_group(GroupRecord{group, "g", kR1, id_with<RelayId>(1)}, secret_with(3),
-                              {GroupRelay{kR2, id_with<RelayId>(2)}}));
+  insert_two_relay_group(*store, group);
   REQUIRE(store->outbox_add(entry(group, 1)));
   REQUIRE(store->outbox_add(entry(group, 2)));
   CHECK_FALSE(store->outbox_first_acked_at(group, id_with<BlobId>(1))->has_value());

@@ -37,8 +37,7 @@ TEST_CASE("an outbox entry leaves the outbox once every relay of its group acked
   TempDir tmp;
   auto store = open_store(tmp.sub("home"));
   const GroupId group = id_with<GroupId>(1);
-  REQUIRE(store->insert_group(GroupRecord{group, "g", kR1, id_with<RelayId>(1)}, secret_with(3),
-                              {GroupRelay{kR2, id_with<RelayId>(2)}}));
+  insert_two_relay_group(*store, group);
   REQUIRE(store->outbox_add(entry(group, 1)));
   REQUIRE(store->outbox_add(entry(group, 2)));
 
@@ -81,8 +80,7 @@ TEST_CASE("an outbox ack commits without an fsync and leaves every other commit 
   TempDir tmp;
   auto store = open_store(tmp.sub("home"));
   const GroupId group = id_with<GroupId>(1);
-  REQUIRE(store->insert_group(GroupRecord{group, "g", kR1, id_with<RelayId>(1)}, secret_with(3),
-                              {GroupRelay{kR2, id_with<RelayId>(2)}}));
+  insert_two_relay_group(*store, group);
   REQUIRE(store->commits_synced());
   REQUIRE(store->outbox_add(entry(group, 1)));
   // Every path out of outbox_ack: a recorded ack, the one that removes the entry, and an ack of

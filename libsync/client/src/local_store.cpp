@@ -40,7 +40,7 @@ Status sqlite_error(sqlite3* db, const std::string& what) {
   return Status(Code::kStorageError, "local store: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
 
-// BEGIN IMMEDIATE ... COMMIT; rolls back unless commit() succeeded.
+// BEGIN (IMMEDIATE for a write) ... COMMIT; rolls back unless commit() succeeded.
 class Transaction {
  public:
   // begin: "BEGIN IMMEDIATE" for a write (the write lock at once, so it never fails half-way
