@@ -34,6 +34,8 @@ nlohmann::json workload_failure(const BenchConfig& config, const char* id, const
   return out;
 }
 
+nlohmann::json part_failure(const std::string& message) { return {{"ok", false}, {"error", message}}; }
+
 namespace {
 
 std::string fmt(const nlohmann::json& value) {

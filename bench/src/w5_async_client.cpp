@@ -14,6 +14,7 @@
 
 #include "blindsync/client/async_client.h"
 #include "blindsync/transport_ws/ws_transport.h"
+#include "report.h"
 #include "stats.h"
 
 namespace blindsync::bench {
@@ -60,23 +61,17 @@ Result<T> wait_result(std::future<Result<T>> future) {
 }  // namespace
 
 nlohmann::json async_client_figures(const BenchConfig& config, const std::filesystem::path& home, ByteView data) {
-  nlohmann::json out;
-  const auto fail = [&](const std::string& what) {
-    out["ok"] = false;
-    out["error"] = what;
-    return out;
-  };
   Wakeup wakeup;
   AsyncClientOptions options;
   options.transport = connect_websocket;
   options.notify = [&wakeup] { wakeup.notify(); };
   auto client = AsyncClient::open(home.string(), std::move(options));
-  if (!client) return fail("AsyncClient::open: " + client.error().to_string());
+  if (!client) return part_failure("AsyncClient::open: " + client.error().to_string());
   if (auto id = wait_result((*client)->create_identity("bench-w5-async")); !id) {
-    return fail("create_identity: " + id.error().to_string());
+    return part_failure("create_identity: " + id.error().to_string());
   }
   auto created = wait_result((*client)->create_group({config.relay_url}, "bench-w5-async"));
-  if (!created) return fail("create_group: " + created.error().to_string());
+  if (!created) return part_failure("create_group: " + created.error().to_string());
   const GroupId group_id = created->group.group_id;
 
   LatencyRecorder call_latency(config.max_latency_samples);
@@ -133,6 +128,7 @@ nlohmann::json async_client_figures(const BenchConfig& config, const std::filesy
   }
   const double ack_seconds = std::chrono::duration<double>(last_ack - start).count();
 
+  nlohmann::json out;
   out["ok"] = errors == 0 && pushed > 0 && unacked.empty();
   out["pushes"] = pushed;
   out["acked"] = acked;

@@ -7,27 +7,22 @@
 
 #include "blindsync/client/client.h"
 #include "blindsync/transport_ws/ws_transport.h"
+#include "report.h"
 #include "stats.h"
 
 namespace blindsync::bench {
 
 nlohmann::json client_pull_figures(const std::filesystem::path& home, const std::string& invite_link,
                                    std::uint64_t expected) {
-  nlohmann::json out;
-  const auto fail = [&](const std::string& what) {
-    out["ok"] = false;
-    out["error"] = what;
-    return out;
-  };
   ClientOptions options;
   options.transport = connect_websocket;
   auto client = Client::open(home.string(), std::move(options));
-  if (!client) return fail("Client::open: " + client.error().to_string());
+  if (!client) return part_failure("Client::open: " + client.error().to_string());
   if (auto id = (*client)->create_identity("bench-w5-reader"); !id) {
-    return fail("create_identity: " + id.error().to_string());
+    return part_failure("create_identity: " + id.error().to_string());
   }
   auto joined = (*client)->join_group(invite_link);
-  if (!joined) return fail("join_group: " + joined.error().to_string());
+  if (!joined) return part_failure("join_group: " + joined.error().to_string());
 
   std::uint64_t blobs = 0, bytes = 0, out_of_order = 0;
   Cursor last = 0;
@@ -39,8 +34,9 @@ nlohmann::json client_pull_figures(const std::filesystem::path& home, const std:
     bytes += blob.data.size();
   });
   const double seconds = seconds_between(start, std::chrono::steady_clock::now());
-  if (!pulled) return fail("pull: " + pulled.to_string());
+  if (!pulled) return part_failure("pull: " + pulled.to_string());
 
+  nlohmann::json out;
   out["ok"] = blobs == expected && out_of_order == 0;
   out["blobs"] = blobs;
   out["expected"] = expected;

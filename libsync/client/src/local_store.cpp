@@ -36,9 +36,8 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
 
-Status sqlite_error(sqlite3* db, const std::string& what) {
-  return Status(Code::kStorageError, "local store: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
-}
+// is_seen for one blob, seen_among for a page (one prepared statement kept for both).
+constexpr const char* kSelectSeen = "SELECT 1 FROM seen_blobs WHERE group_id = ? AND blob_id = ?";
 
 // BEGIN (IMMEDIATE for a write) ... COMMIT; rolls back unless commit() succeeded.
 class Transaction {
@@ -501,7 +500,7 @@ Status LocalStore::commit_delivery(const GroupId& group, const std::vector<Relay
 // ---- seen blobs ----
 
 Result<bool> LocalStore::is_seen(const GroupId& group, const BlobId& blob) {
-  Statement stmt(*statements_, "SELECT 1 FROM seen_blobs WHERE group_id = ? AND blob_id = ?");
+  Statement stmt(*statements_, kSelectSeen);
   if (!stmt.ok()) return stmt.prepare_status("seen query");
   stmt.bind(1, group.view());
   stmt.bind(2, blob.view());
@@ -516,7 +515,7 @@ Result<LocalStore::SeenSet> LocalStore::seen_among(const GroupId& group, std::sp
   if (blobs.empty()) return seen;
   Transaction tx(db_, "BEGIN");
   if (!tx.active()) return sqlite_error(db_, "starting seen query");
-  Statement stmt(*statements_, "SELECT 1 FROM seen_blobs WHERE group_id = ? AND blob_id = ?");
+  Statement stmt(*statements_, kSelectSeen);
   if (!stmt.ok()) return stmt.prepare_status("seen query");
   for (const BlobId& blob : blobs) {
     stmt.reset();

@@ -4,6 +4,10 @@
 
 namespace blindsync::client_detail {
 
+Status sqlite_error(sqlite3* db, const std::string& what) {
+  return Status(Code::kStorageError, "local store: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+
 sqlite3_stmt* StatementCache::take(const char* sql) {
   if (auto it = idle_.find(sql); it != idle_.end() && !it->second.empty()) {
     sqlite3_stmt* stmt = it->second.back();
@@ -38,9 +42,7 @@ void StatementCache::clear() noexcept {
 }
 
 Status Statement::prepare_status(const char* what) const {
-  sqlite3* db = cache_.db();
-  return Status(Code::kStorageError, std::string("local store: preparing ") + what + ": " +
-                                         (db ? sqlite3_errmsg(db) : "out of memory"));
+  return sqlite_error(cache_.db(), std::string("preparing ") + what);
 }
 
 ByteView Statement::column_blob(int index) const {

@@ -23,6 +23,9 @@
 
 namespace blindsync::client_detail {
 
+// A STORAGE_ERROR naming what failed and SQLite's message for db ("out of memory" without one).
+Status sqlite_error(sqlite3* db, const std::string& what);
+
 class StatementCache {
  public:
   explicit StatementCache(sqlite3* db) noexcept : db_(db) {}
